@@ -1,0 +1,32 @@
+"""picsearch: find photos by words, by example, and their near-duplicates, offline."""
+
+from __future__ import annotations
+
+from .errors import (
+    InvalidInput,
+    LibraryError,
+    MissingDependency,
+    ModelMismatch,
+    PicsearchError,
+)
+from .images import DEFAULT_MAX_PIXELS
+from .ingest import IndexSummary, Skip
+from .library import Hit, Library, LibraryInfo, open
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "open",
+    "Library",
+    "Hit",
+    "LibraryInfo",
+    "IndexSummary",
+    "Skip",
+    "DEFAULT_MAX_PIXELS",
+    "PicsearchError",
+    "InvalidInput",
+    "LibraryError",
+    "ModelMismatch",
+    "MissingDependency",
+    "__version__",
+]

@@ -1,0 +1,273 @@
+"""The SQLite catalog: one row per image, with its file identity and embeddings."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import LibraryError, ModelMismatch
+
+__all__ = ["Catalog", "Row", "SCHEMA_VERSION", "display_path"]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+    id INTEGER PRIMARY KEY,
+    path_bytes BLOB NOT NULL UNIQUE,   -- the exact file-system path, any encoding
+    path TEXT NOT NULL,                -- the same path, printable
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    hash TEXT NOT NULL,                -- BLAKE2b-128 of the file's bytes
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    indexed_at REAL NOT NULL,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    joint BLOB NOT NULL,               -- float32 vector in the text/image space
+    visual BLOB                        -- float32 vector in the image-only space, if any
+);
+CREATE INDEX IF NOT EXISTS items_hash ON items(hash);
+"""
+
+
+def display_path(path_bytes: bytes) -> str:
+    """A printable form of a file-system path (undecodable bytes shown as escapes)."""
+    return path_bytes.decode("utf-8", "backslashreplace")
+
+
+@dataclass(frozen=True)
+class Row:
+    """What the catalog knows of one file, without its vectors."""
+
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    hash: str
+    width: int
+    height: int
+    metadata: dict[str, Any]
+
+
+class Catalog:
+    """A library file. Writes commit in small transactions so a killed run loses little."""
+
+    def __init__(self, path: Path, *, create: bool) -> None:
+        self.path = path
+        if not create and not path.exists():
+            raise LibraryError(
+                f"no library at {path}: build one with 'picsearch index FOLDER --db {path}'"
+            )
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise LibraryError(f"{path} is not a picsearch library ({exc})") from None
+        self._check_schema()
+
+    # -- meta -----------------------------------------------------------------
+    def _check_schema(self) -> None:
+        version = self.get_meta("schema_version")
+        if version is None:
+            self.set_meta("schema_version", str(SCHEMA_VERSION))
+        elif int(version) > SCHEMA_VERSION:
+            raise LibraryError(
+                f"{self.path} has schema version {version}, newer than this picsearch "
+                f"understands ({SCHEMA_VERSION}): upgrade picsearch"
+            )
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def bind_model(self, spec: str, model_id: str, dim: int, visual_dim: int | None) -> None:
+        """Record the model on first use; refuse a library made with another model."""
+        stored = self.get_meta("model_id")
+        if stored is None:
+            with self.transaction():
+                self.set_meta("model_spec", spec)
+                self.set_meta("model_id", model_id)
+                self.set_meta("dims", json.dumps({"joint": dim, "visual": visual_dim}))
+        elif stored != model_id:
+            raise self._mismatch(f"'{spec}' ({model_id})")
+
+    def check_model_spec(self, spec: str) -> None:
+        """Refuse, before loading any weights, a model other than the library's."""
+        stored = self.model_spec
+        if stored is not None and stored != spec:
+            raise self._mismatch(f"'{spec}'")
+
+    def _mismatch(self, asked: str) -> ModelMismatch:
+        spec, model_id = self.model_spec, self.get_meta("model_id")
+        return ModelMismatch(
+            f"{self.path} was built with model '{spec}' ({model_id}), not {asked}: "
+            f"pass --model {spec}, or use a new --db for the other model"
+        )
+
+    @property
+    def model_spec(self) -> str | None:
+        return self.get_meta("model_spec")
+
+    @property
+    def generation(self) -> int:
+        """Bumped by every write, so readers can tell when cached vectors are stale."""
+        return int(self.get_meta("generation") or 0)
+
+    # -- writes ---------------------------------------------------------------
+    def transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+    def _bump(self) -> None:
+        self._db.execute(
+            "INSERT INTO meta VALUES ('generation', '1') ON CONFLICT(key) "
+            "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        )
+
+    def upsert(
+        self,
+        *,
+        path_bytes: bytes,
+        size: int,
+        mtime_ns: int,
+        digest: str,
+        width: int,
+        height: int,
+        joint: np.ndarray,
+        visual: np.ndarray | None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._db.execute(
+            "INSERT INTO items (path_bytes, path, size, mtime_ns, hash, width, height,"
+            " indexed_at, metadata, joint, visual) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT(path_bytes) DO UPDATE SET size=excluded.size,"
+            " mtime_ns=excluded.mtime_ns, hash=excluded.hash, width=excluded.width,"
+            " height=excluded.height, indexed_at=excluded.indexed_at,"
+            " metadata=excluded.metadata, joint=excluded.joint, visual=excluded.visual",
+            (
+                path_bytes,
+                display_path(path_bytes),
+                size,
+                mtime_ns,
+                digest,
+                width,
+                height,
+                time.time(),
+                json.dumps(metadata or {}),
+                np.asarray(joint, dtype=np.float32).tobytes(),
+                None if visual is None else np.asarray(visual, dtype=np.float32).tobytes(),
+            ),
+        )
+        self._bump()
+
+    def copy_from(self, source_id: int, *, path_bytes: bytes, size: int, mtime_ns: int) -> None:
+        """Add or update ``path_bytes`` reusing the vectors of an item with the same content."""
+        (digest, width, height, metadata, joint, visual) = self._db.execute(
+            "SELECT hash, width, height, metadata, joint, visual FROM items WHERE id = ?",
+            (source_id,),
+        ).fetchone()
+        self._db.execute(
+            "INSERT INTO items (path_bytes, path, size, mtime_ns, hash, width, height,"
+            " indexed_at, metadata, joint, visual) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT(path_bytes) DO UPDATE SET size=excluded.size,"
+            " mtime_ns=excluded.mtime_ns, hash=excluded.hash, width=excluded.width,"
+            " height=excluded.height, indexed_at=excluded.indexed_at,"
+            " joint=excluded.joint, visual=excluded.visual",
+            (path_bytes, display_path(path_bytes), size, mtime_ns, digest, width, height,
+             time.time(), metadata, joint, visual),
+        )
+        self._bump()
+
+    def touch(self, item_id: int, *, size: int, mtime_ns: int) -> None:
+        """Same content, new file times: update the identity, keep the vectors."""
+        self._db.execute(
+            "UPDATE items SET size = ?, mtime_ns = ? WHERE id = ?", (size, mtime_ns, item_id)
+        )
+
+    def remove(self, item_ids: Iterable[int]) -> int:
+        ids = [(i,) for i in item_ids]
+        if ids:
+            self._db.executemany("DELETE FROM items WHERE id = ?", ids)
+            self._bump()
+        return len(ids)
+
+    # -- reads ----------------------------------------------------------------
+    def file_states(self) -> dict[bytes, tuple[int, int, int, str]]:
+        """path_bytes → (id, size, mtime_ns, hash) for every item."""
+        rows = self._db.execute("SELECT path_bytes, id, size, mtime_ns, hash FROM items")
+        return {bytes(p): (i, s, m, h) for p, i, s, m, h in rows}
+
+    def count(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM items").fetchone()[0]
+
+    def vectors(self, dim: int, visual_dim: int | None) -> tuple[np.ndarray, ...]:
+        """(ids, joint matrix, visual matrix or None) of every item, in id order."""
+        rows = self._db.execute("SELECT id, joint, visual FROM items ORDER BY id").fetchall()
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        joint = _stack((r[1] for r in rows), len(rows), dim)
+        visual = None
+        if visual_dim:
+            visual = _stack((r[2] for r in rows), len(rows), visual_dim)
+        return ids, joint, visual
+
+    def rows(self, item_ids: Iterable[int]) -> dict[int, Row]:
+        ids = list(item_ids)
+        found: dict[int, Row] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            query = (
+                "SELECT id, path_bytes, size, mtime_ns, hash, width, height, metadata"
+                f" FROM items WHERE id IN ({marks})"
+            )
+            for i, p, s, m, h, w, hh, meta in self._db.execute(query, chunk):
+                found[i] = Row(i, os.fsdecode(bytes(p)), s, m, h, w, hh, json.loads(meta))
+        return found
+
+    def iter_paths(self) -> Iterator[tuple[int, bytes]]:
+        for item_id, path_bytes in self._db.execute("SELECT id, path_bytes FROM items"):
+            yield item_id, bytes(path_bytes)
+
+    def size_on_disk(self) -> int:
+        return sum(
+            p.stat().st_size
+            for p in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm"))
+            if p.exists()
+        )
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _stack(blobs: Iterable[bytes | None], count: int, dim: int) -> np.ndarray:
+    matrix = np.zeros((count, dim), dtype=np.float32)
+    for i, blob in enumerate(blobs):
+        if blob is not None:
+            matrix[i] = np.frombuffer(blob, dtype=np.float32)
+    return matrix
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")

@@ -1,0 +1,115 @@
+"""The ``picsearch`` command. Results go to stdout; progress, warnings and summaries to stderr."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .errors import PicsearchError
+from .images import DEFAULT_MAX_PIXELS
+from .library import Hit, Library
+from .paths import DB_ENV
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="picsearch", description="Find photos by words or by example, offline."
+    )
+    parser.add_argument("--version", action="version", version=f"picsearch {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    index = commands.add_parser("index", help="build or update a library from folders")
+    index.add_argument("paths", nargs="+", metavar="FOLDER", help="folders (or files) to index")
+    _db_option(index)
+    index.add_argument("--model", help="model spec: default, clip:/path/to/dir (new libraries)")
+    index.add_argument(
+        "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+        help=f"skip images with more pixels than this (default {DEFAULT_MAX_PIXELS:,})",
+    )
+    index.add_argument("--batch-size", type=int, default=32, help="images per encoder batch")
+    index.add_argument("--workers", type=int, help="decoding threads (default: CPU count)")
+    index.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    search = commands.add_parser("search", help="search a library by text and/or image")
+    search.add_argument("query", nargs="?", help="what to find, in words")
+    search.add_argument("--image", metavar="FILE", help="an example image to search by")
+    search.add_argument("-k", type=int, default=10, help="number of results (default 10)")
+    search.add_argument("--json", action="store_true", help="print a JSON array")
+    _db_option(search)
+
+    info = commands.add_parser("info", help="what a library holds")
+    info.add_argument("--json", action="store_true", help="print a JSON object")
+    _db_option(info)
+    return parser
+
+
+def _db_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db", metavar="FILE", help=f"library file (default: ${DB_ENV} or the user data folder)"
+    )
+
+
+def _run_index(args: argparse.Namespace) -> int:
+    with Library(args.db, model=args.model) as library:
+        print(f"indexing into {library.path} with model '{library.model}'", file=sys.stderr)
+        summary = library.index(
+            args.paths, max_pixels=args.max_pixels, batch_size=args.batch_size,
+            workers=args.workers, progress=not args.quiet,
+        )
+    print(summary, file=sys.stderr)
+    return 0
+
+
+def _run_search(args: argparse.Namespace) -> int:
+    with Library(args.db, create=False) as library:
+        hits = library.search(args.query, image=args.image, k=args.k)
+    if args.json:
+        print(json.dumps([hit.to_dict() for hit in hits], indent=2))
+    else:
+        _print_hits(hits)
+    if not hits:
+        print("the library is empty: run 'picsearch index FOLDER' first", file=sys.stderr)
+    return 0
+
+
+def _print_hits(hits: list[Hit]) -> None:
+    for hit in hits:
+        print(f"{hit.rank:>3}  {hit.score:.3f}  {hit.to_dict()['path']}")
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    with Library(args.db, create=False) as library:
+        info = library.info()
+    if args.json:
+        print(json.dumps(info.to_dict(), indent=2))
+        return 0
+    for key, value in info.to_dict().items():
+        print(f"{key:>15}: {value}")
+    return 0
+
+
+_COMMANDS = {"index": _run_index, "search": _run_search, "info": _run_info}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``picsearch`` command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="picsearch: warning: %(message)s")
+    try:
+        return _COMMANDS[args.command](args)
+    except PicsearchError as exc:
+        print(f"picsearch: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("picsearch: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
