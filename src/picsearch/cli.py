@@ -57,12 +57,11 @@ def _db_option(parser: argparse.ArgumentParser) -> None:
 
 def _run_index(args: argparse.Namespace) -> int:
     with Library(args.db, model=args.model) as library:
-        print(f"indexing into {library.path} with model '{library.model}'", file=sys.stderr)
         summary = library.index(
             args.paths, max_pixels=args.max_pixels, batch_size=args.batch_size,
             workers=args.workers, progress=not args.quiet,
         )
-    print(summary, file=sys.stderr)
+        print(f"{library.path} (model '{library.model}'): {summary}", file=sys.stderr)
     return 0
 
 

@@ -1,0 +1,136 @@
+"""The Python API over real files, with the tiny colour encoder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from conftest import solid_photo
+from PIL import Image
+
+import picsearch
+from picsearch.errors import InvalidInput, LibraryError, ModelMismatch
+
+
+def names(hits: list[picsearch.Hit]) -> list[str]:
+    return [Path(hit.path).name for hit in hits]
+
+
+def test_index_then_search_by_text_image_and_both(tmp_path: Path, colour_folder: Path) -> None:
+    lib = picsearch.open(tmp_path / "lib.db", model="tiny")
+    summary = lib.index([colour_folder])
+    assert (summary.added, summary.skipped, summary.removed) == (4, [], 0)
+    assert names(lib.search("something red", k=1)) == ["red.jpg"]
+    by_image = lib.search(image=colour_folder / "sub" / "blue.jpg", k=2)
+    assert names(by_image)[0] == "blue.jpg" and by_image[0].score == pytest.approx(1.0, abs=1e-5)
+    both = lib.search("yellow", image=colour_folder / "red.jpg", k=4)
+    assert set(names(both[:2])) == {"yellow.webp", "red.jpg"}
+    assert [h.rank for h in both] == [1, 2, 3, 4]
+    assert all(a.score >= b.score for a, b in zip(both, both[1:], strict=False))
+
+
+def test_hits_carry_metadata_and_k_larger_than_library(tmp_path: Path, colour_folder: Path) -> None:
+    lib = picsearch.open(tmp_path / "lib.db", model="tiny")
+    lib.index(colour_folder)
+    hits = lib.search("green", k=50)
+    assert len(hits) == 4
+    assert hits[0].metadata["width"] == 64 and hits[0].metadata["height"] == 48
+    assert set(hits[0].to_dict()) >= {"rank", "path", "score"}
+
+
+def test_search_accepts_a_pil_image(tmp_path: Path, colour_folder: Path) -> None:
+    lib = picsearch.open(tmp_path / "lib.db", model="tiny")
+    lib.index(colour_folder)
+    assert names(lib.search(image=Image.open(colour_folder / "green.png"), k=1)) == ["green.png"]
+
+
+def test_reopened_library_remembers_its_model(tmp_path: Path, colour_folder: Path) -> None:
+    with picsearch.open(tmp_path / "lib.db", model="tiny") as lib:
+        lib.index(colour_folder)
+    reopened = picsearch.open(tmp_path / "lib.db")
+    assert reopened.model == "tiny"
+    assert names(reopened.search("blue", k=1)) == ["blue.jpg"]
+    info = reopened.info()
+    assert (info.items, info.model, info.dims["joint"]) == (4, "tiny", 8)
+    assert info.size_bytes > 0
+
+
+def test_library_of_another_model_is_refused(tmp_path: Path, colour_folder: Path) -> None:
+    picsearch.open(tmp_path / "lib.db", model="tiny").index(colour_folder)
+    with pytest.raises(ModelMismatch, match="--model tiny"):
+        picsearch.open(tmp_path / "lib.db", model="default")
+
+
+def test_default_location_follows_environment(
+    tmp_path: Path, colour_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PICSEARCH_DB", str(tmp_path / "env.db"))
+    picsearch.open(model="tiny").index(colour_folder)
+    assert (tmp_path / "env.db").exists()
+    monkeypatch.delenv("PICSEARCH_DB")
+    lib = picsearch.open(model="tiny")
+    assert lib.path == Path(os.environ["XDG_DATA_HOME"]) / "picsearch" / "library.db"
+
+
+@pytest.mark.parametrize(
+    ("query", "kwargs", "message"),
+    [
+        ("   ", {}, "empty"),
+        (None, {}, "nothing to search"),
+        ("red", {"k": 0}, "k must"),
+        ("red", {"k": -3}, "k must"),
+    ],
+)
+def test_bad_queries_raise_clear_errors(
+    tmp_path: Path, colour_folder: Path, query: str | None, kwargs: dict, message: str
+) -> None:
+    lib = picsearch.open(tmp_path / "lib.db", model="tiny")
+    lib.index(colour_folder)
+    with pytest.raises(InvalidInput, match=message):
+        lib.search(query, **kwargs)
+
+
+def test_query_image_that_is_not_an_image(tmp_path: Path, colour_folder: Path) -> None:
+    lib = picsearch.open(tmp_path / "lib.db", model="tiny")
+    lib.index(colour_folder)
+    fake = tmp_path / "fake.jpg"
+    fake.write_text("not a picture")
+    with pytest.raises(InvalidInput, match="fake.jpg.*not an image"):
+        lib.search(image=fake)
+    with pytest.raises(InvalidInput, match="missing"):
+        lib.search(image=tmp_path / "nowhere.jpg")
+
+
+def test_missing_library_and_unknown_model(tmp_path: Path) -> None:
+    with pytest.raises(LibraryError, match="no library at"):
+        picsearch.open(tmp_path / "missing.db", create=False)
+    with pytest.raises(InvalidInput, match="unknown model 'nope'"):
+        picsearch.open(tmp_path / "lib.db", model="nope").index(tmp_path)
+
+
+def test_not_a_library_file(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(LibraryError, match="not a picsearch library"):
+        picsearch.open(junk)
+
+
+def test_indexing_a_missing_folder(tmp_path: Path) -> None:
+    lib = picsearch.open(tmp_path / "lib.db", model="tiny")
+    with pytest.raises(InvalidInput, match="does not exist"):
+        lib.index([tmp_path / "nope"])
+
+
+def test_search_on_an_empty_library(tmp_path: Path) -> None:
+    lib = picsearch.open(tmp_path / "lib.db", model="tiny")
+    assert lib.search("red") == []
+
+
+def test_two_folders_one_library(tmp_path: Path, colour_folder: Path) -> None:
+    other = tmp_path / "other"
+    solid_photo(other / "purple.jpg", "purple")
+    lib = picsearch.open(tmp_path / "lib.db", model="tiny")
+    lib.index([colour_folder])
+    summary = lib.index([other])  # indexing one folder leaves the other's photos alone
+    assert (summary.added, summary.removed, len(lib)) == (1, 0, 5)
