@@ -1,0 +1,40 @@
+# picsearch: `make demo` runs the main job on the sample photos, `make test` the whole suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+EXTRAS ?= default,clip,ann,samples,dev
+DEMO := demo
+
+.PHONY: install demo test lint bench clean
+
+install: $(VENV)/.installed
+
+# torch comes first, pinned: later packages then find it instead of a CUDA build.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[$(EXTRAS)]'
+	touch $@
+
+demo: install
+	$(BIN)/python -m picsearch.samples $(DEMO)/photos > /dev/null
+	$(BIN)/python -c "from PIL import Image; Image.open('$(DEMO)/photos/chelsea.jpg').crop((40, 20, 330, 280)).resize((200, 180)).save('$(DEMO)/query.jpg', quality=60)"
+	$(BIN)/picsearch index $(DEMO)/photos --db $(DEMO)/photos.db
+	@for q in "a cat" "a cup of coffee" "a rocket on the launch pad" "a motorcycle"; do \
+		echo "== search \"$$q\""; $(BIN)/picsearch search "$$q" --db $(DEMO)/photos.db -k 3; done
+	@echo "== search --image $(DEMO)/query.jpg (a cropped, re-compressed copy of chelsea.jpg)"
+	@$(BIN)/picsearch search --image $(DEMO)/query.jpg --db $(DEMO)/photos.db -k 3
+	@echo "== search \"a flower\" --image $(DEMO)/query.jpg"
+	@$(BIN)/picsearch search "a flower" --image $(DEMO)/query.jpg --db $(DEMO)/photos.db -k 3
+	$(BIN)/picsearch info --db $(DEMO)/photos.db
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) $(DEMO) .pytest_cache
