@@ -14,7 +14,7 @@ from PIL import Image
 
 from .errors import require
 
-__all__ = ["SAMPLE_CAPTIONS", "write_sample_photos", "sample_names"]
+__all__ = ["SAMPLE_CAPTIONS", "write_sample_photos", "sample_names", "load_sample_photo"]
 
 #: Photo name → captions a person might type to find it (the captioned set).
 SAMPLE_CAPTIONS: dict[str, list[str]] = {
@@ -26,6 +26,7 @@ SAMPLE_CAPTIONS: dict[str, list[str]] = {
     "clock": ["a clock", "a wall clock"],
     "brick": ["a brick wall", "bricks"],
     "gravel": ["gravel stones on the ground", "pebbles"],
+    "grass": ["grass", "a lawn"],
     "horse": ["a silhouette of a horse", "a horse"],
     "hubble_deep_field": ["galaxies in deep space", "stars in the night sky"],
     "immunohistochemistry": ["a microscope image of stained tissue", "cells under a microscope"],
@@ -43,8 +44,9 @@ SAMPLE_CAPTIONS: dict[str, list[str]] = {
 
 def _skimage(name: str) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
-        data = require("skimage.data", package="scikit-image", extra="samples",
-                       purpose="the sample photos")
+        data = require(
+            "skimage.data", package="scikit-image", extra="samples", purpose="the sample photos"
+        )
         image = getattr(data, name)()
         return image[0] if isinstance(image, tuple) else image
 
@@ -53,8 +55,9 @@ def _skimage(name: str) -> Callable[[], np.ndarray]:
 
 def _sklearn(index: int) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
-        datasets = require("sklearn.datasets", package="scikit-learn", extra="samples",
-                           purpose="the sample photos")
+        datasets = require(
+            "sklearn.datasets", package="scikit-learn", extra="samples", purpose="the sample photos"
+        )
         return datasets.load_sample_images().images[index]
 
     return load
@@ -62,8 +65,9 @@ def _sklearn(index: int) -> Callable[[], np.ndarray]:
 
 def _matplotlib(filename: str) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
-        cbook = require("matplotlib.cbook", package="matplotlib", extra="samples",
-                        purpose="the sample photos")
+        cbook = require(
+            "matplotlib.cbook", package="matplotlib", extra="samples", purpose="the sample photos"
+        )
         with cbook.get_sample_data(filename) as handle:
             return np.asarray(Image.open(handle).convert("RGB"))
 
@@ -71,11 +75,28 @@ def _matplotlib(filename: str) -> Callable[[], np.ndarray]:
 
 
 _SOURCES: dict[str, Callable[[], np.ndarray]] = {
-    **{name: _skimage(name) for name in (
-        "astronaut", "camera", "chelsea", "coffee", "coins", "clock", "brick", "gravel",
-        "horse", "hubble_deep_field", "immunohistochemistry", "moon", "page", "retina",
-        "rocket", "colorwheel",
-    )},
+    **{
+        name: _skimage(name)
+        for name in (
+            "astronaut",
+            "camera",
+            "chelsea",
+            "coffee",
+            "coins",
+            "clock",
+            "brick",
+            "gravel",
+            "grass",
+            "horse",
+            "hubble_deep_field",
+            "immunohistochemistry",
+            "moon",
+            "page",
+            "retina",
+            "rocket",
+            "colorwheel",
+        )
+    },
     "motorcycle": _skimage("stereo_motorcycle"),
     "china": _sklearn(0),
     "flower": _sklearn(1),
@@ -94,6 +115,11 @@ def _to_image(array: np.ndarray) -> Image.Image:
     return image if image.mode in ("RGB", "L") else image.convert("RGB")
 
 
+def load_sample_photo(name: str) -> Image.Image:
+    """One sample photo as a PIL image (RGB, or L for the greyscale ones)."""
+    return _to_image(_SOURCES[name]())
+
+
 def write_sample_photos(folder: str | Path, names: list[str] | None = None) -> list[Path]:
     """Write the sample photos as ``NAME.jpg`` into ``folder``; returns the paths."""
     folder = Path(folder)
@@ -102,7 +128,7 @@ def write_sample_photos(folder: str | Path, names: list[str] | None = None) -> l
     for name in names or sample_names():
         path = folder / f"{name}.jpg"
         if not path.exists():
-            _to_image(_SOURCES[name]()).save(path, quality=92)
+            load_sample_photo(name).save(path, quality=92)
         written.append(path)
     return written
 
