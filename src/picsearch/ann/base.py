@@ -1,0 +1,312 @@
+"""The one interface every ANN backend implements, and the machinery they share.
+
+An engine (ScaNN, FAISS) only generates candidate *positions* from quantized
+codes. Everything the user sees lives here, the same for all backends: the
+id table, tombstones for removed vectors, the exact side buffer for vectors the
+engine does not hold, subset filters, exact re-ranking from a compact copy of
+the vectors, padding, save/load. So every backend behaves alike and one test
+suite checks them all against exact search.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from abc import ABC
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..errors import InvalidInput, LibraryError
+from .checks import check_ids, check_vectors, normalize_rows
+from .options import IndexOptions
+from .search import SearchMixin
+from .store import Float32Store, Growable, Int8Store, load_store, make_store
+
+__all__ = ["AnnIndex", "FORMAT_VERSION"]
+
+FORMAT_VERSION = 1
+Store = Float32Store | Int8Store
+
+
+class AnnIndex(SearchMixin, ABC):
+    """Batch top-k maximum-inner-product search over vectors with int64 ids.
+
+    Scores are dot products (``distance="cosine"`` normalises for you); results
+    are best first and padded with id -1 / score -inf when fewer than k exist.
+    """
+
+    backend: ClassVar[str] = ""
+
+    def __init__(self, dim: int, options: IndexOptions) -> None:
+        self.dim = dim
+        self.options = options
+        self._ids = Growable((), np.int64)
+        self._alive = Growable((), np.bool_)
+        self._store: Store = self._make_store()
+        self._engine_n = 0  # the engine holds positions [0, _engine_n); the rest is buffer
+        self._n_alive = 0
+        self._sorted: tuple[np.ndarray, np.ndarray] | None = None
+        self._built_n = 0
+        self._changes = 0  # vectors added or removed since the last (re)build
+        self._build_seconds = 0.0
+        self._recall: dict[str, Any] | None = None
+
+    # ---- what a backend provides (the exact backend keeps the defaults) ----
+    def _make_store(self) -> Store:
+        """The exact copy used for re-ranking, subsets and the side buffer."""
+        return make_store("float32", self.dim)
+
+    def _load_store(self, folder: Path) -> Store:
+        return load_store(self._store.dtype, folder, self.dim)
+
+    def _min_train(self) -> int | None:
+        """Vectors needed to train the engine; None: this backend has no engine."""
+        return None
+
+    def _engine_train_add(self, vectors: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _engine_add(self, vectors: np.ndarray, start: int) -> bool:
+        """Add rows at positions start...; False: cannot, keep them in the buffer."""
+        return False
+
+    def _engine_remove(self, positions: np.ndarray) -> None:
+        """Forget positions natively where the engine can; else tombstones do it."""
+
+    def _engine_save(self, folder: Path) -> None:
+        pass
+
+    def _engine_load(self, folder: Path) -> None:
+        pass
+
+    def _engine_nbytes(self) -> int:
+        return 0
+
+    def _engine_info(self) -> dict[str, Any]:
+        return {}
+
+    # ---- construction -------------------------------------------------------
+    @classmethod
+    def build(cls, vectors: Any, ids: Any = None, options: IndexOptions | None = None) -> AnnIndex:
+        """Train on ``vectors`` and index them (ids default to 0..n-1)."""
+        options = options or IndexOptions(backend=cls.backend)
+        vectors = check_vectors(vectors, None)
+        index = cls(vectors.shape[1], options)
+        ids = np.arange(len(vectors), dtype=np.int64) if ids is None else ids
+        index._fill(vectors, check_ids(ids, len(vectors)))
+        return index
+
+    def _fill(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        start = time.perf_counter()
+        vectors = self._prepare(vectors)
+        self._append_rows(vectors, ids)
+        need = self._min_train()
+        if need is not None and len(vectors) >= need and len(vectors) > 0:
+            self._engine_train_add(vectors)
+            self._engine_n = len(vectors)
+        self._built_n, self._changes = len(vectors), 0
+        self._build_seconds = time.perf_counter() - start
+
+    def _prepare(self, vectors: np.ndarray) -> np.ndarray:
+        return normalize_rows(vectors) if self.options.distance == "cosine" else vectors
+
+    def _append_rows(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        self._ids.append(ids)
+        self._alive.append(np.ones(len(ids), dtype=bool))
+        self._store.append(vectors)
+        self._n_alive += len(ids)
+        self._sorted = None
+
+    # ---- live updates --------------------------------------------------------
+    def add(self, vectors: Any, ids: Any = None) -> np.ndarray:
+        """Add vectors (ids default to max id + 1...); returns the ids used."""
+        vectors = check_vectors(vectors, self.dim)
+        if ids is None:
+            first = int(self._ids.view.max()) + 1 if len(self._ids) else 0
+            ids = np.arange(first, first + len(vectors), dtype=np.int64)
+        ids = check_ids(ids, len(vectors))
+        present = ids[self._lookup(ids) >= 0]
+        if len(present):
+            shown = ", ".join(str(i) for i in present[:5])
+            raise InvalidInput(f"ids already in the index: {shown} (remove them first)")
+        if not len(vectors):
+            return ids
+        vectors = self._prepare(vectors)
+        start = len(self._ids)
+        self._append_rows(vectors, ids)
+        # Rows go to the engine only while it holds every earlier position, so
+        # the engine always covers [0, _engine_n) and the buffer the rest.
+        if self._engine_n == start and self._engine_add(vectors, start):
+            self._engine_n += len(vectors)
+        self._changes += len(vectors)
+        return ids
+
+    def remove(self, ids: Any) -> int:
+        """Remove vectors by id (unknown ids are skipped); returns how many went."""
+        ids = np.unique(np.asarray(ids, dtype=np.int64).reshape(-1))
+        pos = self._lookup(ids)
+        pos = pos[pos >= 0]
+        if not len(pos):
+            return 0
+        self._alive.view[pos] = False
+        self._n_alive -= len(pos)
+        self._sorted = None
+        in_engine = pos[pos < self._engine_n]
+        if len(in_engine):
+            self._engine_remove(in_engine)
+        self._changes += len(pos)
+        return len(pos)
+
+    def drift(self) -> dict[str, float]:
+        """How far the index moved from what its engine was trained on."""
+        n = len(self._ids)
+        return {
+            "changed_since_build": self._changes / max(self._built_n, 1),
+            "tombstoned": (n - self._n_alive) / max(n, 1),
+            "unindexed": (n - self._engine_n) / max(n, 1) if self._min_train() else 0.0,
+        }
+
+    def needs_rebuild(self, *, check_recall: bool = False) -> bool:
+        """True when updates drifted past ``rebuild_threshold``, when the engine
+        could now be trained, or (check_recall) when recall fell below target."""
+        limit = self.options.rebuild_threshold
+        if any(value > limit for value in self.drift().values()):
+            return True
+        need = self._min_train()
+        if need is not None and self._engine_n == 0 and self._n_alive >= need:
+            return True
+        if check_recall and self._n_alive > 1:
+            return self.measure_recall()["recall"] < self.options.recall_target
+        return False
+
+    def vectors_and_ids(self) -> tuple[np.ndarray, np.ndarray]:
+        """The live vectors (from the re-ranking copy) and their ids, in order."""
+        pos = np.flatnonzero(self._alive.view)
+        return self._store.take(pos), self._ids.view[pos].copy()
+
+    def rebuilt(self) -> AnnIndex:
+        """A fresh index over the live vectors; self is left untouched."""
+        return self.rebuilt_from(*self.vectors_and_ids())
+
+    def rebuilt_from(self, vectors: np.ndarray, ids: np.ndarray) -> AnnIndex:
+        """A new index like this one (same options, or the same `auto` request,
+        re-measured) over the given vectors."""
+        request = self.options.tuned.get("requested")
+        if request is not None:
+            from .auto import build_auto
+
+            return build_auto(vectors, ids, IndexOptions.from_dict(request))
+        return type(self).build(vectors, ids, self.options)
+
+    def rebuild(self) -> None:
+        """Retrain from scratch in place (see LiveIndex to do it in the background)."""
+        self.__dict__.update(self.rebuilt().__dict__)
+
+    # ---- ids -----------------------------------------------------------------
+    def _lookup(self, ids: np.ndarray) -> np.ndarray:
+        """Positions of live ids, -1 where absent (sorted table, built lazily)."""
+        if self._sorted is None:
+            pos = np.flatnonzero(self._alive.view)
+            keys = self._ids.view[pos]
+            order = np.argsort(keys, kind="stable")
+            self._sorted = (keys[order], pos[order])
+        keys, pos = self._sorted
+        ids = np.asarray(ids, dtype=np.int64)
+        if not len(keys):
+            return np.full(ids.shape, -1, np.int64)
+        at = np.searchsorted(keys, ids).clip(0, len(keys) - 1)
+        return np.where(keys[at] == ids, pos[at], -1)
+
+    def __len__(self) -> int:
+        return self._n_alive
+
+    def __contains__(self, item: object) -> bool:
+        return isinstance(item, int | np.integer) and bool(self._lookup(np.array([item]))[0] >= 0)
+
+    # ---- size and description -------------------------------------------------
+    @property
+    def nbytes(self) -> int:
+        """Bytes the index holds: engine codes + re-ranking copy + id table."""
+        return self._engine_nbytes() + self._store_nbytes() + 9 * len(self._ids)
+
+    def _store_nbytes(self) -> int:
+        return self._store.nbytes
+
+    def info(self) -> dict[str, Any]:
+        n = max(self._n_alive, 1)
+        return {
+            "backend": self.backend,
+            "dim": self.dim,
+            "size": self._n_alive,
+            "options": self.options.to_dict(),
+            "engine": self._engine_info(),
+            "nbytes": self.nbytes,
+            "bytes_per_vector": round(self.nbytes / n, 2),
+            "rerank_bytes_per_vector": round(self._store_nbytes() / n, 2),
+            "float32_bytes_per_vector": 4 * self.dim,
+            "build_seconds": round(self._build_seconds, 3),
+            "recall": self._recall,
+            "auto": self.options.tuned or None,
+            "drift": self.drift(),
+        }
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} backend={self.backend} size={len(self)} dim={self.dim}>"
+
+    # ---- persistence ------------------------------------------------------------
+    def save(self, folder: str | Path) -> Path:
+        """Write a JSON manifest, .npy arrays and the engine's own files (no pickle)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        manifest = {
+            "format": "picsearch-ann",
+            "version": FORMAT_VERSION,
+            "backend": self.backend,
+            "dim": self.dim,
+            "options": self.options.to_dict(),
+            "state": {
+                "engine_n": self._engine_n,
+                "built_n": self._built_n,
+                "changes": self._changes,
+                "build_seconds": self._build_seconds,
+                "recall": self._recall,
+            },
+        }
+        np.save(folder / "ids.npy", self._ids.view)
+        np.save(folder / "alive.npy", self._alive.view)
+        self._store.save(folder)
+        self._engine_save(folder)
+        # The manifest goes last: a folder without one is an unfinished save.
+        (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> AnnIndex:
+        folder = Path(folder)
+        try:
+            manifest = json.loads((folder / "manifest.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise LibraryError(f"{folder} holds no readable ANN index manifest: {exc}") from exc
+        if manifest.get("format") != "picsearch-ann" or manifest.get("version", 0) > FORMAT_VERSION:
+            raise LibraryError(f"{folder}: unknown ANN index format {manifest.get('version')}")
+        from . import backend_class
+
+        klass = backend_class(manifest["backend"])
+        index = klass(int(manifest["dim"]), IndexOptions.from_dict(manifest["options"]))
+        index._restore(folder, manifest["state"])
+        return index
+
+    def _restore(self, folder: Path, state: dict[str, Any]) -> None:
+        self._ids = Growable((), np.int64, np.load(folder / "ids.npy", allow_pickle=False))
+        alive = np.load(folder / "alive.npy", allow_pickle=False)
+        self._alive = Growable((), np.bool_, alive)
+        self._store = self._load_store(folder)
+        self._n_alive = int(alive.sum())
+        self._engine_n = int(state["engine_n"])
+        self._built_n, self._changes = int(state["built_n"]), int(state["changes"])
+        self._build_seconds = float(state.get("build_seconds", 0.0))
+        self._recall = state.get("recall")
+        if self._engine_n:
+            self._engine_load(folder)

@@ -1,0 +1,159 @@
+"""The search path every backend shares: filters, over-fetch, re-rank, fallback.
+
+Why the fallback: an approximate engine may return fewer than k usable
+candidates (a small subset, many tombstones, sparse leaves). Rows left short
+are re-run exactly over the allowed vectors, so a search returns exactly k
+results whenever k exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..errors import InvalidInput
+from .checks import check_k, check_vectors
+from .store import merge_topk, scan_topk, score_candidates, topk
+
+__all__ = ["SearchMixin", "recall_at_k", "leave_one_out"]
+
+
+class SearchMixin:
+    #: subsets up to this size are scored exactly, never through the engine
+    exact_subset_max: ClassVar[int] = 20_000
+
+    # provided by AnnIndex / the backends
+    dim: int
+    _ids: Any
+    _alive: Any
+    _store: Any
+    _engine_n: int
+    _n_alive: int
+    _recall: dict[str, Any] | None
+
+    def _engine_search(
+        self, queries: np.ndarray, fetch: int, mask: np.ndarray | None, frac: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Candidates (scores, positions; -1 = none) from the engine."""
+        raise NotImplementedError
+
+    def _filters_natively(self, subset: bool) -> bool:
+        """Whether the engine honours the mask itself (no over-fetch needed)."""
+        return False
+
+    def _rerank_count(self) -> int:
+        """How many engine candidates are re-scored from the store (0 = none)."""
+        return 0
+
+    def search(self, queries: Any, k: int, *, subset: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (scores, ids) per query, best first; float32 (nq, k) and int64 (nq, k).
+
+        ``subset``: only these ids may be returned (a filter); ids not in the
+        index are ignored."""
+        q = self._prepare(check_vectors(queries, self.dim, what="queries"))  # type: ignore[attr-defined]
+        k = check_k(k)
+        mask, count = self._allowed(subset)
+        if not len(q) or count == 0:
+            return _empty(len(q), k)
+        if subset is not None and count <= self.exact_subset_max:
+            scores, pos = scan_topk(q, self._store, k, positions=np.flatnonzero(mask))
+        elif self._engine_n == 0:
+            scores, pos = self._scan(q, k, mask, count)
+        else:
+            scores, pos = self._search_positions(q, k, mask, count, subset is not None)
+        ids = np.where(pos >= 0, self._ids.view[pos.clip(0)], -1)
+        return scores, ids
+
+    def _allowed(self, subset: Any) -> tuple[np.ndarray | None, int]:
+        """Mask of positions that may be returned (None: all) and how many."""
+        n = len(self._ids)
+        if subset is None:
+            return (None if self._n_alive == n else self._alive.view), self._n_alive
+        if isinstance(subset, set | frozenset):
+            subset = np.fromiter(subset, dtype=np.int64, count=len(subset))
+        arr = np.asarray(subset).reshape(-1)
+        if arr.size and (arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer)):
+            raise InvalidInput(f"subset must hold integer ids, not {arr.dtype}")
+        pos = self._lookup(arr.astype(np.int64))  # type: ignore[attr-defined]
+        mask = np.zeros(n, dtype=bool)
+        mask[pos[pos >= 0]] = True
+        return mask, int(mask.sum())
+
+    def _search_positions(
+        self, q: np.ndarray, k: int, mask: np.ndarray | None, count: int, subset: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        n = len(self._ids)
+        frac = count / n
+        rerank = self._rerank_count()
+        want = max(k, rerank)
+        if mask is not None and not self._filters_natively(subset):
+            # the engine will return filtered-out candidates too: ask for more
+            want = int(np.ceil(want / max(frac, 0.02)))
+        scores, pos = self._engine_search(q, min(want, self._engine_n), mask, frac)
+        pos = pos.astype(np.int64)
+        bad = pos < 0
+        if mask is not None:
+            bad |= ~mask[pos.clip(0)]
+        pos[bad] = -1
+        scores = score_candidates(q, self._store, pos) if rerank else np.where(bad, -np.inf, scores)
+        parts = [topk(scores.astype(np.float32), pos, k)]
+        buffer = np.arange(self._engine_n, n)
+        if mask is not None:
+            buffer = buffer[mask[buffer]]
+        if len(buffer):  # vectors the engine does not hold yet: scored exactly
+            parts.append(scan_topk(q, self._store, k, positions=buffer))
+        scores, pos = merge_topk(parts, k)
+        short = (pos >= 0).sum(axis=1) < min(k, count)
+        if short.any():
+            scores[short], pos[short] = self._scan(q[short], k, mask, count)
+        return scores, pos
+
+    def _scan(
+        self, q: np.ndarray, k: int, mask: np.ndarray | None, count: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact search over the allowed positions."""
+        if mask is not None and count < len(mask) // 4:
+            return scan_topk(q, self._store, k, positions=np.flatnonzero(mask))
+        return scan_topk(q, self._store, k, mask=mask)
+
+    def measure_recall(self, k: int = 10, sample: int = 200, seed: int = 0) -> dict[str, Any]:
+        """Recall@k on a leave-one-out sample of the index's own vectors, against
+        exact search over the stored copy. Recorded in info()["recall"]."""
+        alive = np.flatnonzero(self._alive.view)
+        rng = np.random.default_rng(seed)
+        pos = rng.choice(alive, size=min(sample, len(alive)), replace=False)
+        queries = self._store.take(np.sort(pos))
+        self_ids = self._ids.view[np.sort(pos)]
+        mask = None if self._n_alive == len(self._ids) else self._alive.view
+        _, truth = scan_topk(queries, self._store, k + 1, mask=mask)
+        _, got = self.search(queries, k + 1)
+        truth_ids = np.where(truth >= 0, self._ids.view[truth.clip(0)], -1)
+        recall = leave_one_out(truth_ids, got, self_ids, k)
+        self._recall = {"k": k, "recall": round(recall, 4), "queries": len(pos)}
+        return self._recall
+
+
+def _empty(nq: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.full((nq, k), -np.inf, np.float32), np.full((nq, k), -1, np.int64)
+
+
+def leave_one_out(truth: np.ndarray, got: np.ndarray, self_ids: np.ndarray, k: int) -> float:
+    """Recall@k when each query is a vector of the collection: its own id is
+    dropped from both lists first (it would be a free hit)."""
+
+    def strip(rows: np.ndarray) -> list[np.ndarray]:
+        return [r[(r != s) & (r >= 0)][:k] for r, s in zip(rows, self_ids, strict=True)]
+
+    return recall_at_k(strip(truth), strip(got))
+
+
+def recall_at_k(truth: Any, got: Any) -> float:
+    """Mean |truth ∩ got| / |truth| over rows (rows may be lists of unequal length)."""
+    hits = total = 0
+    for t, g in zip(truth, got, strict=True):
+        t = np.asarray(t)
+        t = t[t >= 0]
+        hits += len(np.intersect1d(t, np.asarray(g)))
+        total += len(t)
+    return hits / total if total else 1.0

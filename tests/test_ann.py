@@ -1,0 +1,325 @@
+"""One shared suite for every ANN backend, checked against exact numpy search."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from picsearch import ann
+from picsearch.ann import AH, IndexOptions, LiveIndex, Tree
+from picsearch.errors import InvalidInput, MissingDependency
+
+DIM = 64
+N = 5000
+K = 10
+
+BACKENDS = {
+    "exact": IndexOptions(backend="exact"),
+    "scann": IndexOptions(backend="scann", tree=Tree(70, 10)),
+    "faiss-ivf": IndexOptions(backend="faiss", tree=Tree(70, 10)),
+    "faiss-hnsw": IndexOptions(backend="faiss", kind="hnsw"),
+    "auto": IndexOptions(backend="auto", exact_below=1000),
+}
+
+
+def clustered(n: int, seed: int, dim: int = DIM) -> np.ndarray:
+    """Unit vectors around 40 fixed centres (the centres do not depend on seed)."""
+    centres = np.random.default_rng(1234).standard_normal((40, dim))
+    rng = np.random.default_rng(seed)
+    x = centres[rng.integers(0, 40, n)] + 0.6 * rng.standard_normal((n, dim))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def exact_topk(x: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
+    scores = q @ x.T
+    return ids[np.argsort(-scores, axis=1, kind="stable")[:, :k]]
+
+
+def recall(truth: np.ndarray, got: np.ndarray) -> float:
+    hits = [len(np.intersect1d(t, g)) / len(t) for t, g in zip(truth, got, strict=True)]
+    return float(np.mean(hits))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_faiss_thread():
+    """OpenMP spin-waits badly on small shared CI machines (20x slower training
+    on 2 busy cores); the results do not depend on the thread count."""
+    try:
+        import faiss
+    except ImportError:  # the faiss tests then check the MissingDependency path
+        yield
+        return
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    yield
+    faiss.omp_set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    x = clustered(N, seed=1)
+    ids = np.arange(N, dtype=np.int64) * 3 + 7  # ids that are not positions
+    return x, ids, clustered(100, seed=2)
+
+
+@pytest.fixture(scope="module", params=list(BACKENDS))
+def built(request, data):
+    x, ids, _ = data
+    return request.param, ann.build(x, ids, BACKENDS[request.param])
+
+
+def test_search_matches_exact(built, data):
+    name, index = built
+    x, ids, q = data
+    scores, got = index.search(q, K)
+    assert scores.shape == got.shape == (len(q), K)
+    assert scores.dtype == np.float32 and got.dtype == np.int64
+    assert np.all(np.diff(scores, axis=1) <= 1e-6), "best first"
+    assert recall(exact_topk(x, ids, q, K), got) >= 0.9
+    # scores are (close to) the true dot products of the returned vectors
+    rows = x[np.searchsorted(ids, got)]
+    assert np.allclose(scores, np.einsum("qd,qkd->qk", q, rows), atol=0.02)
+    assert len(index) == N
+    info = index.info()
+    assert (
+        info["size"] == N and info["dim"] == DIM and info["backend"] in ("exact", "scann", "faiss")
+    )
+    assert index.nbytes > 0
+
+
+def test_subset_filter(built, data):
+    name, index = built
+    x, ids, q = data
+    rng = np.random.default_rng(3)
+    small = rng.choice(ids, 300, replace=False)
+    _, got = index.search(q, K, subset=set(small.tolist()))
+    inside = np.isin(ids, small)
+    truth = exact_topk(x[inside], ids[inside], q, K)
+    # small subsets are scored exactly (from the int8 copy: near-ties may swap)
+    assert np.isin(got, small).all()
+    assert recall(truth, got) >= (1.0 if name == "exact" else 0.97)
+    # a large subset goes through the engine (over-fetch / selector), still exactly k
+    large = rng.choice(ids, 3000, replace=False)
+    index.exact_subset_max = 100
+    try:
+        _, got = index.search(q, K, subset=large)
+    finally:
+        del index.exact_subset_max
+    assert np.isin(got, large).all() and (got >= 0).all()
+    inside = np.isin(ids, large)
+    assert recall(exact_topk(x[inside], ids[inside], q, K), got) >= 0.85
+    # fewer than k in the subset (and unknown ids): pad with -1 / -inf
+    scores, got = index.search(q[:3], K, subset=[int(ids[0]), int(ids[1]), 10**12])
+    assert (got[:, :2] >= 0).all() and (got[:, 2:] == -1).all()
+    assert np.isneginf(scores[:, 2:]).all()
+
+
+@pytest.mark.parametrize("name", list(BACKENDS))
+def test_add_remove(name, data):
+    x, ids, q = data
+    index = ann.build(x, ids, BACKENDS[name])
+    _, before = index.search(q, K)
+    gone = np.unique(before[:, 0])
+    assert index.remove(gone) == len(gone)
+    assert index.remove(gone) == 0  # already gone: skipped
+    assert len(index) == N - len(gone)
+    _, after = index.search(q, K)
+    assert not np.isin(after, gone).any() and (after >= 0).all()
+    # add: new vectors are found, ids default to max + 1
+    new = clustered(50, seed=9)
+    new_ids = index.add(new)
+    assert new_ids[0] == ids.max() + 1
+    _, got = index.search(new, 1)
+    assert np.mean(got[:, 0] == new_ids) >= 0.9
+    # a removed id can come back; a present one cannot be added twice
+    index.add(x[:1], [int(gone[0])])
+    with pytest.raises(InvalidInput, match="already in the index"):
+        index.add(x[:1], [int(gone[0])])
+    assert len(index) == N - len(gone) + 51
+    index.rebuild()
+    assert len(index) == N - len(gone) + 51 and index.drift()["tombstoned"] == 0
+    _, got = index.search(new, 1)
+    assert np.mean(got[:, 0] == new_ids) >= 0.9
+
+
+def test_save_load_round_trip(built, data, tmp_path):
+    name, index = built
+    _, _, q = data
+    folder = index.save(tmp_path / "idx")
+    assert (folder / "manifest.json").exists()
+    assert not list(folder.rglob("*.pkl")), "never pickle"
+    loaded = ann.load(folder)
+    assert type(loaded) is type(index) and len(loaded) == len(index)
+    s1, i1 = index.search(q, K)
+    s2, i2 = loaded.search(q, K)
+    assert np.array_equal(i1, i2) and np.allclose(s1, s2)
+    assert loaded.info()["options"] == index.info()["options"]
+
+
+@pytest.mark.parametrize("name", list(BACKENDS))
+def test_odd_sizes(name):
+    opts = BACKENDS[name]
+    q = clustered(4, seed=5)
+    empty = ann.build(np.zeros((0, DIM), np.float32), None, opts)
+    scores, got = empty.search(q, 3)
+    assert (got == -1).all() and np.isneginf(scores).all() and len(empty) == 0
+    one = ann.build(clustered(1, seed=6), [42], opts)
+    scores, got = one.search(q, 5)
+    assert (got[:, 0] == 42).all() and (got[:, 1:] == -1).all()
+    x = clustered(37, seed=7)
+    few = ann.build(x, None, opts)
+    _, got = few.search(q, 50)  # k > n
+    assert ((got >= 0).sum(axis=1) == 37).all()
+    assert all(set(row) == set(range(37)) for row in got[:, :37])
+    assert recall(exact_topk(x, np.arange(37), q, 5), got[:, :5]) >= 0.9
+    empty.add(x[:5], [1, 2, 3, 4, 5])  # adding to an empty index works
+    assert set(empty.search(q, 5)[1].ravel()) == {1, 2, 3, 4, 5}
+
+
+@pytest.mark.parametrize("name", ["exact", "scann", "faiss-ivf", "faiss-hnsw"])
+def test_bad_input(name):
+    x = clustered(20, seed=8)
+    index = ann.build(x, None, BACKENDS[name])
+    bad = x[:2].copy()
+    bad[1, 3] = np.nan
+    cases = [
+        (lambda: index.add(np.zeros((2, DIM + 1))), "dimension 65"),
+        (lambda: index.search(np.zeros((2, 3)), 2), "dimension 3"),
+        (lambda: index.add(bad), "NaN or inf \\(rows 1\\)"),
+        (lambda: index.search(np.full((1, DIM), np.inf), 2), "NaN or inf"),
+        (lambda: ann.build(bad, None, BACKENDS[name]), "NaN or inf"),
+        (lambda: index.add(x[:2], [100, 100]), "duplicate ids"),
+        (lambda: index.add(x[:2], [5, 100]), "already in the index: 5"),
+        (lambda: index.add(x[:2], [1.5, 2.0]), "must be integers"),
+        (lambda: index.add(x[:2], [-3, 200]), ">= 0"),
+        (lambda: index.add(x[:2], [300]), "1-D array of 2"),
+        (lambda: index.search(x[:1], 0), "k=0 must be an integer >= 1"),
+        (lambda: index.search(x[:1], 2.5), "k=2.5"),
+        (lambda: index.search(x[:1], 2, subset=[0.5]), "subset must hold integer"),
+    ]
+    for call, message in cases:
+        with pytest.raises(InvalidInput, match=message):
+            call()
+    assert len(index) == 20, "a refused call changes nothing"
+
+
+def test_options_are_validated():
+    cases = [
+        (lambda: Tree(100, 500), "num_leaves_to_search=500 must be between 1 and num_leaves=100"),
+        (lambda: Tree(0, 1), "num_leaves=0 must be between 1"),
+        (lambda: AH(dims_per_block=0), "dims_per_block=0"),
+        (lambda: AH(2, anisotropic_threshold=1.5), "anisotropic_threshold=1.5"),
+        (lambda: IndexOptions(backend="annoy"), "backend='annoy' must be one of"),
+        (lambda: IndexOptions(distance="l2"), "distance='l2'"),
+        (lambda: IndexOptions(quantization="int4"), "quantization='int4'"),
+        (lambda: IndexOptions(reorder=-1), "reorder=-1 must be between 0"),
+        (lambda: IndexOptions(recall_target=1.5), "recall_target=1.5"),
+        (lambda: IndexOptions(backend="scann", kind="hnsw"), "kind='hnsw' applies to"),
+        (lambda: IndexOptions(backend="exact", tree=Tree(4, 2)), "tree does not apply"),
+        (lambda: IndexOptions(backend="faiss", ef_search=10), "ef_search applies to kind='hnsw'"),
+        (lambda: IndexOptions(backend="faiss", kind="hnsw", quantization="int8"), "HNSW32 flat"),
+        (lambda: IndexOptions.from_dict({"backend": "exact", "leaves": 3}), "unknown index option"),
+        (lambda: ann.build(np.zeros((5, 4)), None, "annoy"), "backend='annoy'"),
+    ]
+    for call, message in cases:
+        with pytest.raises(InvalidInput, match=message):
+            call()
+    opts = IndexOptions(backend="faiss", quantization=AH(3))
+    with pytest.raises(InvalidInput, match="dims_per_block=3 must divide dim=64"):
+        ann.build(clustered(1200, seed=1), None, opts)
+    full = IndexOptions(backend="scann", tree=Tree(10, 2), quantization=AH(2, None), reorder=50)
+    assert IndexOptions.from_dict(full.to_dict()) == full
+
+
+@pytest.mark.parametrize(("module", "backend"), [("faiss", "faiss"), ("scann", "scann")])
+def test_missing_engine_names_the_extra(monkeypatch, module, backend):
+    for name in list(sys.modules):
+        if name == module or name.startswith(module + "."):
+            monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, module, None)  # makes `import module` fail
+    with pytest.raises(MissingDependency, match=r"pip install 'picsearch\[ann\]'"):
+        ann.build(clustered(10, seed=1), None, backend)
+
+
+def test_auto_chooses_by_size_and_records_it(data):
+    x, ids, q = data
+    small = ann.build(x[:500], ids[:500])  # default options: auto
+    assert small.info()["backend"] == "exact"
+    assert (
+        small.info()["auto"]["chose"] == "exact" and "exact_below" in small.info()["auto"]["reason"]
+    )
+    index = ann.build(x, ids, BACKENDS["auto"])
+    info = index.info()
+    assert info["backend"] in ("scann", "faiss")
+    chosen = info["auto"]
+    assert chosen["recall@10"] >= 0.95 and chosen["target_met"]
+    assert info["recall"]["recall"] == chosen["recall@10"]
+    assert info["options"]["tree"]["num_leaves_to_search"] == chosen["leaves_to_search"]
+    assert recall(exact_topk(x, ids, q, K), index.search(q, K)[1]) >= 0.9
+    assert index.measure_recall()["recall"] >= 0.9
+
+
+def test_cosine_normalises_for_you(data):
+    x, ids, q = data
+    scale = np.random.default_rng(4).uniform(0.5, 3.0, (len(x), 1)).astype(np.float32)
+    index = ann.build(x * scale, ids, IndexOptions(backend="exact", distance="cosine"))
+    scores, got = index.search(q * 7, K)
+    assert np.array_equal(got, exact_topk(x, ids, q, K))
+    assert scores.max() <= 1.0 + 1e-5
+
+
+def test_drift_and_needs_rebuild(data):
+    x, ids, _ = data
+    index = ann.build(x[:2000], ids[:2000], IndexOptions(backend="scann", rebuild_threshold=0.2))
+    assert not index.needs_rebuild()
+    index.add(x[2000:2300], ids[2000:2300])
+    assert not index.needs_rebuild()
+    index.remove(ids[:200])
+    assert index.needs_rebuild()  # 500 changes on 2000 built
+    index.rebuild()
+    assert not index.needs_rebuild() and len(index) == 2100
+    assert index.info()["drift"]["changed_since_build"] == 0
+    # an engine too small to train keeps vectors in the exact buffer, then asks to train
+    tiny = ann.build(x[:10], ids[:10], IndexOptions(backend="scann"))
+    tiny.add(x[10:1500], ids[10:1500])
+    assert tiny.needs_rebuild() and tiny.info()["engine"]["indexed"] == 0
+    tiny.rebuild()
+    assert tiny.info()["engine"]["indexed"] == 1500
+
+
+def test_live_index_rebuilds_in_background(data):
+    x, ids, q = data
+    live = LiveIndex(ann.build(x[:3000], ids[:3000], IndexOptions(backend="faiss")))
+    old = live.index
+    thread = live.rebuild_in_background()
+    # updates during the rebuild hit the old index now and are replayed on the new one
+    live.add(x[3000:3100], ids[3000:3100])
+    live.remove(ids[:10])
+    assert live.search(q, K)[1].shape == (len(q), K)
+    thread.join(timeout=60)
+    assert live.index is not old and live.rebuilds == 1 and live.last_error is None
+    assert len(live) == 3090
+    _, got = live.search(x[3000:3100], 1)
+    assert np.mean(got[:, 0] == ids[3000:3100]) >= 0.95
+    assert not np.isin(live.search(q, K)[1], ids[:10]).any()
+    assert live.info()["rebuilding"] is False
+
+
+def test_factory_and_public_names():
+    assert set(ann.backends()) == {"auto", "exact", "faiss", "scann"}
+    assert ann.backend_class("exact").backend == "exact"
+    with pytest.raises(InvalidInput, match="backend='nope'"):
+        ann.backend_class("nope")
+    for name in ann.__all__:
+        assert hasattr(ann, name)
+
+
+def test_search_is_batched_and_fast(data):
+    x, ids, q = data
+    index = ann.build(x, ids, "exact")
+    start = time.perf_counter()
+    index.search(np.repeat(q, 10, axis=0), K)
+    assert time.perf_counter() - start < 5
