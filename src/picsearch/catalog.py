@@ -31,11 +31,13 @@ CREATE TABLE IF NOT EXISTS items (
     width INTEGER NOT NULL,
     height INTEGER NOT NULL,
     indexed_at REAL NOT NULL,
+    version INTEGER NOT NULL,          -- the catalog generation that wrote the vectors
     metadata TEXT NOT NULL DEFAULT '{}',
     joint BLOB NOT NULL,               -- float32 vector in the text/image space
     visual BLOB                        -- float32 vector in the image-only space, if any
 );
 CREATE INDEX IF NOT EXISTS items_hash ON items(hash);
+CREATE INDEX IF NOT EXISTS items_version ON items(version);
 """
 
 
@@ -133,11 +135,12 @@ class Catalog:
     def transaction(self) -> _Transaction:
         return _Transaction(self._db)
 
-    def _bump(self) -> None:
+    def _bump(self) -> int:
         self._db.execute(
             "INSERT INTO meta VALUES ('generation', '1') ON CONFLICT(key) "
             "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
         )
+        return self.generation
 
     def upsert(
         self,
@@ -148,17 +151,21 @@ class Catalog:
         digest: str,
         width: int,
         height: int,
-        joint: np.ndarray,
-        visual: np.ndarray | None,
-        metadata: dict[str, Any] | None = None,
+        joint: np.ndarray | bytes,
+        visual: np.ndarray | bytes | None,
+        metadata: dict[str, Any] | str | None = None,
     ) -> None:
+        """Add or replace the row of ``path_bytes`` (its id stays when it existed)."""
+        if not isinstance(metadata, str):
+            metadata = json.dumps(metadata or {})
         self._db.execute(
             "INSERT INTO items (path_bytes, path, size, mtime_ns, hash, width, height,"
-            " indexed_at, metadata, joint, visual) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+            " indexed_at, version, metadata, joint, visual) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
             " ON CONFLICT(path_bytes) DO UPDATE SET size=excluded.size,"
             " mtime_ns=excluded.mtime_ns, hash=excluded.hash, width=excluded.width,"
             " height=excluded.height, indexed_at=excluded.indexed_at,"
-            " metadata=excluded.metadata, joint=excluded.joint, visual=excluded.visual",
+            " version=excluded.version, metadata=excluded.metadata, joint=excluded.joint,"
+            " visual=excluded.visual",
             (
                 path_bytes,
                 display_path(path_bytes),
@@ -168,30 +175,30 @@ class Catalog:
                 width,
                 height,
                 time.time(),
-                json.dumps(metadata or {}),
-                np.asarray(joint, dtype=np.float32).tobytes(),
-                None if visual is None else np.asarray(visual, dtype=np.float32).tobytes(),
+                self._bump(),
+                metadata,
+                _blob(joint),
+                _blob(visual),
             ),
         )
-        self._bump()
 
     def copy_from(self, source_id: int, *, path_bytes: bytes, size: int, mtime_ns: int) -> None:
         """Add or update ``path_bytes`` reusing the vectors of an item with the same content."""
-        (digest, width, height, metadata, joint, visual) = self._db.execute(
+        digest, width, height, metadata, joint, visual = self._db.execute(
             "SELECT hash, width, height, metadata, joint, visual FROM items WHERE id = ?",
             (source_id,),
         ).fetchone()
-        self._db.execute(
-            "INSERT INTO items (path_bytes, path, size, mtime_ns, hash, width, height,"
-            " indexed_at, metadata, joint, visual) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
-            " ON CONFLICT(path_bytes) DO UPDATE SET size=excluded.size,"
-            " mtime_ns=excluded.mtime_ns, hash=excluded.hash, width=excluded.width,"
-            " height=excluded.height, indexed_at=excluded.indexed_at,"
-            " joint=excluded.joint, visual=excluded.visual",
-            (path_bytes, display_path(path_bytes), size, mtime_ns, digest, width, height,
-             time.time(), metadata, joint, visual),
+        self.upsert(
+            path_bytes=path_bytes,
+            size=size,
+            mtime_ns=mtime_ns,
+            digest=digest,
+            width=width,
+            height=height,
+            joint=joint,
+            visual=visual,
+            metadata=metadata,
         )
-        self._bump()
 
     def touch(self, item_id: int, *, size: int, mtime_ns: int) -> None:
         """Same content, new file times: update the identity, keep the vectors."""
@@ -215,15 +222,39 @@ class Catalog:
     def count(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM items").fetchone()[0]
 
-    def vectors(self, dim: int, visual_dim: int | None) -> tuple[np.ndarray, ...]:
-        """(ids, joint matrix, visual matrix or None) of every item, in id order."""
-        rows = self._db.execute("SELECT id, joint, visual FROM items ORDER BY id").fetchall()
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        joint = _stack((r[1] for r in rows), len(rows), dim)
-        visual = None
-        if visual_dim:
-            visual = _stack((r[2] for r in rows), len(rows), visual_dim)
-        return ids, joint, visual
+    def ids(self) -> np.ndarray:
+        rows = self._db.execute("SELECT id FROM items ORDER BY id")
+        return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+    def ids_under(self, folder_bytes: bytes) -> np.ndarray:
+        """Ids of the items whose path lies under a folder."""
+        prefix = folder_bytes.rstrip(b"/") + b"/"
+        rows = self._db.execute(
+            "SELECT id FROM items WHERE substr(path_bytes, 1, ?) = ?", (len(prefix), prefix)
+        )
+        return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+    def space_vectors(
+        self, space: str, dim: int, *, since: int = 0, ids: Iterable[int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of one space ("joint" or "visual"), for rows written after
+        generation ``since``, or for the given ids."""
+        column = {"joint": "joint", "visual": "visual"}[space]
+        if ids is None:
+            rows = self._db.execute(
+                f"SELECT id, {column} FROM items WHERE version > ? ORDER BY id", (since,)
+            ).fetchall()
+        else:
+            rows = []
+            wanted = [int(i) for i in ids]
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows += self._db.execute(
+                    f"SELECT id, {column} FROM items WHERE id IN ({marks})", chunk
+                ).fetchall()
+        found = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        return found, _stack((r[1] for r in rows), len(rows), dim)
 
     def rows(self, item_ids: Iterable[int]) -> dict[int, Row]:
         ids = list(item_ids)
@@ -252,6 +283,12 @@ class Catalog:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _blob(vector: np.ndarray | bytes | None) -> bytes | None:
+    if vector is None or isinstance(vector, bytes):
+        return vector
+    return np.asarray(vector, dtype=np.float32).tobytes()
 
 
 def _stack(blobs: Iterable[bytes | None], count: int, dim: int) -> np.ndarray:

@@ -11,12 +11,14 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from . import ann
 from .catalog import Catalog, Row
 from .encoders import Encoder, load_encoder
 from .errors import InvalidInput
 from .images import DEFAULT_MAX_PIXELS, Unusable, load_query_image
 from .ingest import IndexSummary, index_paths
 from .paths import default_db_path
+from .vector_index import SpaceIndex
 
 __all__ = ["Library", "Hit", "LibraryInfo", "open"]
 
@@ -48,6 +50,7 @@ class LibraryInfo:
     dims: dict[str, int | None]
     schema_version: int
     size_bytes: int
+    indexes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,15 +60,20 @@ class Library:
     """Index folders of photos and search them by text, by example image, or both."""
 
     def __init__(
-        self, path: str | os.PathLike[str] | None = None, *, model: str | None = None,
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        model: str | None = None,
         create: bool = True,
+        index: str | ann.IndexOptions = "auto",
     ) -> None:
         self.path = Path(path).expanduser() if path is not None else default_db_path()
+        self._index_options = ann.IndexOptions(backend=index) if isinstance(index, str) else index
         self._catalog = Catalog(self.path, create=create)
         stored = self._catalog.model_spec
         self.model = model or stored or "default"
         self._encoder: Encoder | None = None
-        self._cache: tuple[int, tuple[np.ndarray, ...]] | None = None
+        self._spaces: dict[str, SpaceIndex] = {}
         if model is not None:
             self._catalog.check_model_spec(model)
 
@@ -92,10 +100,28 @@ class Library:
         if isinstance(paths, str | os.PathLike):
             paths = [paths]
         _check_positive(batch_size=batch_size, max_pixels=max_pixels)
-        return index_paths(
-            self._catalog, self.encoder, paths, max_pixels=max_pixels,
-            batch_size=batch_size, workers=workers, progress=progress,
+        summary = index_paths(
+            self._catalog,
+            self.encoder,
+            paths,
+            max_pixels=max_pixels,
+            batch_size=batch_size,
+            workers=workers,
+            progress=progress,
         )
+        for space in self._space_names():
+            self._space(space).maintain(self._catalog)
+        return summary
+
+    def _space_names(self) -> list[str]:
+        return ["joint", "visual"] if self.encoder.visual_dim else ["joint"]
+
+    def _space(self, name: str) -> SpaceIndex:
+        if name not in self._spaces:
+            dim = self.encoder.dim if name == "joint" else self.encoder.visual_dim
+            folder = Path(f"{self.path}.index")
+            self._spaces[name] = SpaceIndex(folder, name, int(dim or 0), self._index_options)
+        return self._spaces[name]
 
     # -- search ------------------------------------------------------------------
     def search(
@@ -104,34 +130,76 @@ class Library:
         *,
         image: ImageQuery | None = None,
         k: int = 10,
+        folder: str | os.PathLike[str] | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> list[Hit]:
-        """The ``k`` closest images to a text, an example image, or both (scores averaged)."""
+        """The ``k`` closest images to a text, an example image, or both (scores averaged).
+
+        ``folder`` restricts the search to the photos under that folder.
+        """
         _check_positive(k=k)
         if text is not None and not text.strip():
             raise InvalidInput("the text query is empty: describe what to find")
         if text is None and image is None:
             raise InvalidInput("nothing to search for: give a text query or an image")
-        scores = self._scores(text, image, max_pixels)
-        if scores.size == 0:
+        queries = self._queries(text, image, max_pixels)
+        subset = self._subset(folder)
+        if subset is not None and not len(subset):
             return []
-        ids = self._vectors()[0]
-        top = _top_k(scores, k)
-        rows = self._catalog.rows(int(ids[i]) for i in top)
-        return [_hit(rank, rows[int(ids[i])], float(scores[i])) for rank, i in enumerate(top, 1)]
+        if len(queries) == 1:
+            ((space, vector),) = queries.items()
+            scores, ids = (
+                self._space(space).sync(self._catalog).search(vector[None], k, subset=subset)
+            )
+            found = [(float(s), int(i)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
+        else:
+            found = self._blend(queries, k, subset)
+        rows = self._catalog.rows(i for _, i in found)
+        return [_hit(rank, rows[i], s) for rank, (s, i) in enumerate(found, 1) if i in rows]
 
-    def _scores(self, text: str | None, image: ImageQuery | None, max_pixels: int) -> np.ndarray:
-        _, joint, visual = self._vectors()
-        parts = []
-        if text is not None:
-            parts.append(joint @ self.encoder.embed_texts([text])[0])
+    def _queries(
+        self, text: str | None, image: ImageQuery | None, max_pixels: int
+    ) -> dict[str, np.ndarray]:
+        """The query vector of each space a query touches."""
+        queries = {}
         if image is not None:
-            query = self._embed_query_image(image, max_pixels)
-            if visual is not None and query.visual is not None:
-                parts.append(visual @ query.visual[0])
+            embedded = self._embed_query_image(image, max_pixels)
+            if embedded.visual is not None:
+                queries["visual"] = embedded.visual[0]
             else:
-                parts.append(joint @ query.joint[0])
-        return np.mean(parts, axis=0)
+                queries["joint"] = embedded.joint[0]
+        if text is not None:
+            text_vector = self.encoder.embed_texts([text])[0]
+            if "joint" in queries:  # a CLIP-like model: text and image share one space
+                return {"joint": _unit(queries["joint"] + text_vector)}
+            queries["joint"] = text_vector
+        return queries
+
+    def _blend(
+        self, queries: dict[str, np.ndarray], k: int, subset: np.ndarray | None
+    ) -> list[tuple[float, int]]:
+        """Mean of the per-space similarities, over the union of each space's candidates."""
+        wide = max(4 * k, 100)
+        candidates: set[int] = set()
+        for space, vector in queries.items():
+            _, ids = (
+                self._space(space).sync(self._catalog).search(vector[None], wide, subset=subset)
+            )
+            candidates.update(int(i) for i in ids[0] if i >= 0)
+        order = np.array(sorted(candidates), dtype=np.int64)
+        total = np.zeros(len(order), dtype=np.float32)
+        for space, vector in queries.items():
+            ids, vectors = self._catalog.space_vectors(space, len(vector), ids=order)
+            total += (vectors @ vector)[np.argsort(ids)]
+        total /= len(queries)
+        top = _top_k(total, k)
+        return [(float(total[i]), int(order[i])) for i in top]
+
+    def _subset(self, folder: str | os.PathLike[str] | None) -> np.ndarray | None:
+        if folder is None:
+            return None
+        path = os.path.abspath(os.path.expanduser(os.fspath(folder)))
+        return self._catalog.ids_under(os.fsencode(path))
 
     def _embed_query_image(self, image: ImageQuery, max_pixels: int):
         try:
@@ -141,13 +209,6 @@ class Library:
         except Unusable as exc:
             raise InvalidInput(str(exc)) from None
         return self.encoder.embed_images([picture])
-
-    def _vectors(self) -> tuple[np.ndarray, ...]:
-        generation = self._catalog.generation
-        if self._cache is None or self._cache[0] != generation:
-            encoder = self.encoder
-            self._cache = (generation, self._catalog.vectors(encoder.dim, encoder.visual_dim))
-        return self._cache[1]
 
     # -- the rest ---------------------------------------------------------------
     def info(self) -> LibraryInfo:
@@ -160,8 +221,23 @@ class Library:
             model_id=catalog.get_meta("model_id"),
             dims=dims,
             schema_version=int(catalog.get_meta("schema_version") or 0),
-            size_bytes=catalog.size_on_disk(),
+            size_bytes=catalog.size_on_disk() + _folder_size(Path(f"{self.path}.index")),
+            indexes=self._index_summaries() if dims else {},
         )
+
+    def _index_summaries(self) -> dict[str, dict[str, Any]]:
+        summaries = {}
+        for space in self._space_names():
+            info = self._space(space).sync(self._catalog).info()
+            auto = info.get("auto") or {}
+            summaries[space] = {
+                "backend": info["backend"],
+                "size": info["size"],
+                "bytes_per_vector": info["bytes_per_vector"],
+                "recall@10": _recall(info),
+                "chosen_by": auto.get("reason", "options"),
+            }
+        return summaries
 
     def __len__(self) -> int:
         return self._catalog.count()
@@ -177,11 +253,18 @@ class Library:
 
 
 def open(  # noqa: A001 - the natural name for the library's entry point
-    path: str | os.PathLike[str] | None = None, *, model: str | None = None,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    model: str | None = None,
     create: bool = True,
+    index: str | ann.IndexOptions = "auto",
 ) -> Library:
-    """Open the library at ``path`` (the default location if None), creating it if missing."""
-    return Library(path, model=model, create=create)
+    """Open the library at ``path`` (the default location if None), creating it if missing.
+
+    ``index`` picks the vector index: "auto" (exact search for small libraries,
+    a tuned ScaNN or FAISS index for large ones), a backend name, or IndexOptions.
+    """
+    return Library(path, model=model, create=create, index=index)
 
 
 def _check_positive(**values: int) -> None:
@@ -197,9 +280,26 @@ def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return top[np.argsort(-scores[top], kind="stable")]
 
 
+def _recall(info: dict[str, Any]) -> float | None:
+    if info["backend"] == "exact":
+        return 1.0
+    return (info.get("recall") or {}).get("recall")
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    return vector / max(float(np.linalg.norm(vector)), 1e-12)
+
+
+def _folder_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.exists() else 0
+
+
 def _hit(rank: int, row: Row, score: float) -> Hit:
     metadata = {
-        "width": row.width, "height": row.height, "size": row.size,
-        "mtime": row.mtime_ns / 1e9, **row.metadata,
+        "width": row.width,
+        "height": row.height,
+        "size": row.size,
+        "mtime": row.mtime_ns / 1e9,
+        **row.metadata,
     }
     return Hit(rank=rank, id=row.id, path=row.path, score=round(score, 6), metadata=metadata)
