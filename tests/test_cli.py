@@ -121,3 +121,9 @@ def test_console_script_entry_point(db: str) -> None:
         capture_output=True, text=True,
     )
     assert done.returncode == 0 and done.stdout.strip().endswith("blue.jpg")
+
+
+def test_folder_filter(db: str, colour_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sub = str(colour_folder / "sub")
+    code, out, _ = run(capsys, "search", "red", "--db", db, "--folder", sub, "--json")
+    assert code == 0 and [Path(h["path"]).name for h in json.loads(out)] == ["blue.jpg"]

@@ -34,12 +34,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     index.add_argument("--batch-size", type=int, default=32, help="images per encoder batch")
     index.add_argument("--workers", type=int, help="decoding threads (default: CPU count)")
+    index.add_argument(
+        "--index", default="auto", choices=["auto", "exact", "scann", "faiss"],
+        help="vector index (default auto: exact when small, a tuned ANN index when large)",
+    )
     index.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     search = commands.add_parser("search", help="search a library by text and/or image")
     search.add_argument("query", nargs="?", help="what to find, in words")
     search.add_argument("--image", metavar="FILE", help="an example image to search by")
     search.add_argument("-k", type=int, default=10, help="number of results (default 10)")
+    search.add_argument("--folder", metavar="DIR", help="only photos under this folder")
     search.add_argument("--json", action="store_true", help="print a JSON array")
     _db_option(search)
 
@@ -56,7 +61,7 @@ def _db_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_index(args: argparse.Namespace) -> int:
-    with Library(args.db, model=args.model) as library:
+    with Library(args.db, model=args.model, index=args.index) as library:
         summary = library.index(
             args.paths, max_pixels=args.max_pixels, batch_size=args.batch_size,
             workers=args.workers, progress=not args.quiet,
@@ -67,7 +72,7 @@ def _run_index(args: argparse.Namespace) -> int:
 
 def _run_search(args: argparse.Namespace) -> int:
     with Library(args.db, create=False) as library:
-        hits = library.search(args.query, image=args.image, k=args.k)
+        hits = library.search(args.query, image=args.image, k=args.k, folder=args.folder)
     if args.json:
         print(json.dumps([hit.to_dict() for hit in hits], indent=2))
     else:
