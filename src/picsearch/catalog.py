@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS items (
     path TEXT NOT NULL,                -- the same path, printable
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
-    hash TEXT NOT NULL,                -- BLAKE2b-128 of the file's bytes
+    hash TEXT NOT NULL,                -- SHA-256 of the file's bytes, first 128 bits
     width INTEGER NOT NULL,
     height INTEGER NOT NULL,
     indexed_at REAL NOT NULL,
