@@ -60,7 +60,7 @@ def test_info(db: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     assert (info["items"], info["model"], info["dims"]["joint"]) == (4, "tiny", 8)
     code, out, _ = run(capsys, "info", "--db", db)
-    assert "items: 4" in out and "tiny-colour-v1" in out
+    assert "items:    4" in out and "tiny-colour-v1" in out and "index joint: exact" in out
 
 
 def test_default_db_from_environment(

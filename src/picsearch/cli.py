@@ -29,13 +29,17 @@ def _parser() -> argparse.ArgumentParser:
     _db_option(index)
     index.add_argument("--model", help="model spec: default, clip:/path/to/dir (new libraries)")
     index.add_argument(
-        "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
         help=f"skip images with more pixels than this (default {DEFAULT_MAX_PIXELS:,})",
     )
     index.add_argument("--batch-size", type=int, default=32, help="images per encoder batch")
     index.add_argument("--workers", type=int, help="decoding threads (default: CPU count)")
     index.add_argument(
-        "--index", default="auto", choices=["auto", "exact", "scann", "faiss"],
+        "--index",
+        default="auto",
+        choices=["auto", "exact", "scann", "faiss"],
         help="vector index (default auto: exact when small, a tuned ANN index when large)",
     )
     index.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -63,8 +67,11 @@ def _db_option(parser: argparse.ArgumentParser) -> None:
 def _run_index(args: argparse.Namespace) -> int:
     with Library(args.db, model=args.model, index=args.index) as library:
         summary = library.index(
-            args.paths, max_pixels=args.max_pixels, batch_size=args.batch_size,
-            workers=args.workers, progress=not args.quiet,
+            args.paths,
+            max_pixels=args.max_pixels,
+            batch_size=args.batch_size,
+            workers=args.workers,
+            progress=not args.quiet,
         )
         print(f"{library.path} (model '{library.model}'): {summary}", file=sys.stderr)
     return 0
@@ -93,8 +100,20 @@ def _run_info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info.to_dict(), indent=2))
         return 0
-    for key, value in info.to_dict().items():
-        print(f"{key:>15}: {value}")
+    dims = ", ".join(f"{space} {dim}" for space, dim in info.dims.items() if dim)
+    print(f"library:  {info.path}")
+    print(f"items:    {info.items}")
+    print(f"model:    {info.model} ({info.model_id})")
+    print(f"dims:     {dims}")
+    print(f"on disk:  {info.size_bytes / 1e6:.1f} MB (schema {info.schema_version})")
+    for space, index in info.indexes.items():
+        recall = index["recall@10"]
+        measured = "n/a" if recall is None else f"{recall:.3f}"
+        print(
+            f"index {space}: {index['backend']}, {index['size']} vectors, "
+            f"{index['bytes_per_vector']:.0f} bytes each, recall@10 {measured} "
+            f"({index['chosen_by']})"
+        )
     return 0
 
 

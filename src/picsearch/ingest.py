@@ -117,7 +117,14 @@ def index_paths(
         return _prepare(found, encoder, by_hash, max_pixels)
 
     writer = _Writer(catalog, encoder, known, summary, batch_size)
-    bar = tqdm(total=len(todo), unit="img", disable=not progress, desc="indexing", leave=False)
+    # disable=None: tqdm shows the bar only when stderr is a terminal.
+    bar = tqdm(
+        total=len(todo),
+        unit="img",
+        disable=None if progress else True,
+        desc="indexing",
+        leave=False,
+    )
     with bar, logging_redirect_tqdm():
         for result in _ordered(prepare, todo, workers or os.cpu_count() or 1, batch_size):
             if isinstance(result, Skip):
@@ -243,7 +250,9 @@ class _Writer:
             return
         with self.catalog.transaction():
             self.catalog.copy_from(
-                same.item_id, path_bytes=found.path_bytes, size=found.size,
+                same.item_id,
+                path_bytes=found.path_bytes,
+                size=found.size,
                 mtime_ns=found.mtime_ns,
             )
         self.summary.reused += 1
@@ -257,8 +266,12 @@ class _Writer:
             for i, prepared in enumerate(self.batch):
                 found = prepared.found
                 self.catalog.upsert(
-                    path_bytes=found.path_bytes, size=found.size, mtime_ns=found.mtime_ns,
-                    digest=prepared.digest, width=prepared.width, height=prepared.height,
+                    path_bytes=found.path_bytes,
+                    size=found.size,
+                    mtime_ns=found.mtime_ns,
+                    digest=prepared.digest,
+                    width=prepared.width,
+                    height=prepared.height,
                     joint=embeddings.joint[i],
                     visual=None if embeddings.visual is None else embeddings.visual[i],
                 )
