@@ -179,6 +179,15 @@ def test_odd_sizes(name):
     assert set(empty.search(q, 5)[1].ravel()) == {1, 2, 3, 4, 5}
 
 
+@pytest.mark.parametrize("name", list(BACKENDS))
+def test_save_load_before_the_engine_is_trained(name, tmp_path):
+    """Too few vectors to train an engine: they live in the exact buffer, and still save."""
+    x, q = clustered(37, seed=7), clustered(4, seed=5)
+    few = ann.build(x, None, BACKENDS[name])
+    loaded = ann.load(few.save(tmp_path / "few"))
+    assert np.array_equal(loaded.search(q, 5)[1], few.search(q, 5)[1])
+
+
 @pytest.mark.parametrize("name", ["exact", "scann", "faiss-ivf", "faiss-hnsw"])
 def test_bad_input(name):
     x = clustered(20, seed=8)
@@ -315,6 +324,40 @@ def test_factory_and_public_names():
         ann.backend_class("nope")
     for name in ann.__all__:
         assert hasattr(ann, name)
+
+
+def test_registered_backend_is_selectable(data):
+    from picsearch.ann import _BACKENDS
+    from picsearch.ann.exact import ExactIndex
+
+    class MyIndex(ExactIndex):
+        backend = "mine"
+
+    x, ids, q = data
+    with pytest.raises(InvalidInput, match="backend='mine'"):
+        IndexOptions(backend="mine")
+    ann.register_backend("mine", MyIndex)
+    try:
+        assert "mine" in ann.backends()
+        index = ann.build(x[:500], ids[:500], IndexOptions(backend="mine"))
+        assert isinstance(index, MyIndex)
+        assert ann.build(x[:500], ids[:500], "mine").backend == "mine"
+    finally:
+        _BACKENDS.pop("mine")
+
+
+def test_scann_reranks_natively_then_from_the_int8_copy(data, tmp_path):
+    pytest.importorskip("scann")
+    x, ids, q = data
+    index = ann.build(x, ids, BACKENDS["scann"].replace(reorder=200))
+    engine = index.info()["engine"]
+    assert engine["native_rerank"] == 200 and engine["rerank"] <= 200
+    truth = exact_topk(x, ids, q, K)
+    got = index.search(q, K)[1]
+    assert np.mean([len(np.intersect1d(t, g)) for t, g in zip(truth, got, strict=True)]) >= 9
+    back = ann.load(index.save(tmp_path / "ix"))
+    assert back.info()["engine"]["native_rerank"] == 200
+    np.testing.assert_array_equal(back.search(q, K)[1], got)
 
 
 def test_search_is_batched_and_fast(data):

@@ -16,10 +16,18 @@ from ..errors import InvalidInput
 
 __all__ = ["AH", "Tree", "IndexOptions", "BACKENDS", "parse_options"]
 
-BACKENDS = ("exact", "scann", "faiss", "auto")
+BACKENDS = ("exact", "scann", "faiss", "auto")  # built in; register_backend adds more
 DISTANCES = ("dot", "cosine")
 KINDS = ("ivf", "hnsw")
 REORDER_DTYPES = ("float32", "int8")
+
+
+def _backends() -> tuple[str, ...]:
+    """The names IndexOptions(backend=...) accepts: the registry, so that
+    ``ann.register_backend`` names are selectable too."""
+    from . import backends
+
+    return tuple(backends())
 
 
 def _int_in(name: str, value: Any, low: int, high: int, high_name: str | None = None) -> None:
@@ -108,7 +116,7 @@ class IndexOptions:
 
     def _check_choices(self) -> None:
         for name, valid in (
-            ("backend", BACKENDS),
+            ("backend", _backends()),
             ("distance", DISTANCES),
             ("kind", KINDS),
             ("reorder_dtype", REORDER_DTYPES),
@@ -186,8 +194,8 @@ def parse_options(options: str | IndexOptions | dict[str, Any] | None) -> IndexO
     if isinstance(options, IndexOptions):
         return options
     if isinstance(options, str):
-        if options not in BACKENDS:
-            raise InvalidInput(f"backend={options!r} must be one of {', '.join(BACKENDS)}")
+        if options not in _backends():
+            raise InvalidInput(f"backend={options!r} must be one of {', '.join(_backends())}")
         return IndexOptions(backend=options)
     if isinstance(options, dict):
         return IndexOptions.from_dict(options)
