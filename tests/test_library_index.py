@@ -83,3 +83,20 @@ def test_small_library_saves_no_index(tmp_path: Path, colour_folder: Path) -> No
 def test_unknown_index_backend(tmp_path: Path) -> None:
     with pytest.raises(picsearch.InvalidInput, match="backend"):
         picsearch.open(tmp_path / "lib.db", model="tiny", index="annoy")
+
+
+def test_auto_moves_from_exact_to_an_index_as_the_library_grows(tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    random_photos(folder, 40)
+    options = picsearch.ann.IndexOptions(backend="auto", exact_below=100)
+    lib = picsearch.open(tmp_path / "lib.db", model="tiny", index=options)
+    lib.index(folder)
+    assert lib.info().indexes["visual"]["backend"] == "exact"
+    random_photos(folder, 400, seed=3)
+    lib.index(folder)
+    visual = lib.info().indexes["visual"]
+    assert visual["backend"] in ("scann", "faiss") and visual["size"] == 440
+    assert visual["recall@10"] >= 0.9
+    reopened = picsearch.open(tmp_path / "lib.db")
+    query = folder / "r3-0007.png"
+    assert stems(reopened.search(image=query, k=1)) == ["r3-0007"]

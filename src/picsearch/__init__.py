@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import ann
 from .errors import (
     InvalidInput,
     LibraryError,
@@ -17,6 +18,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "open",
+    "ann",
     "Library",
     "Hit",
     "LibraryInfo",

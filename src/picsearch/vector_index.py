@@ -77,7 +77,7 @@ class SpaceIndex:
     def maintain(self, catalog: Catalog) -> dict[str, Any]:
         """After an index run: rebuild if drift says so, then save. Returns the index info."""
         live = self.sync(catalog)
-        if live.index.needs_rebuild():
+        if _should_rebuild(live.index):
             log.info("rebuilding the %s index (drift %s)", self.space, live.index.drift())
             live.rebuild_in_background()
             live.wait()  # other processes keep searching the saved index meanwhile
@@ -108,3 +108,16 @@ class SpaceIndex:
         for path in self.folder.glob(f"{self.space}-*"):
             if path.is_dir() and path.name != keep:
                 shutil.rmtree(path, ignore_errors=True)
+
+
+def _should_rebuild(index: ann.AnnIndex) -> bool:
+    """Rebuild when updates drifted far enough to cost recall, never just because.
+
+    An exact index is cheap to redo, and redoing it lets ``auto`` move to an
+    ANN index once the library has grown past the size where exact is fast.
+    """
+    if not index.needs_rebuild():
+        return False
+    if index.backend == "exact" or index.drift()["unindexed"] > index.options.rebuild_threshold:
+        return True
+    return index.measure_recall()["recall"] < index.options.recall_target
