@@ -47,8 +47,16 @@ def test_search_json(db: str, colour_folder: Path, capsys: pytest.CaptureFixture
 
 def test_combined_query(db: str, colour_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(
-        capsys, "search", "yellow", "--image", str(colour_folder / "red.jpg"), "--db", db,
-        "--json", "-k", "2",
+        capsys,
+        "search",
+        "yellow",
+        "--image",
+        str(colour_folder / "red.jpg"),
+        "--db",
+        db,
+        "--json",
+        "-k",
+        "2",
     )
     assert code == 0
     assert {Path(h["path"]).name for h in json.loads(out)} == {"yellow.webp", "red.jpg"}
@@ -64,7 +72,9 @@ def test_info(db: str, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_default_db_from_environment(
-    tmp_path: Path, colour_folder: Path, capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    colour_folder: Path,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("PICSEARCH_DB", str(tmp_path / "env.db"))
@@ -86,7 +96,10 @@ def test_default_db_from_environment(
     ],
 )
 def test_errors_are_one_clear_line(
-    db: str, colour_folder: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
+    db: str,
+    colour_folder: Path,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
     message: str,
 ) -> None:
     (colour_folder / "notes.jpg").write_text("hello")
@@ -118,7 +131,8 @@ def test_skipped_files_warn_on_stderr(
 def test_console_script_entry_point(db: str) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "picsearch.cli", "search", "blue", "--db", db, "-k", "1"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0 and done.stdout.strip().endswith("blue.jpg")
 

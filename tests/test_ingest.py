@@ -163,7 +163,9 @@ def test_unreadable_file_is_skipped(tmp_path: Path) -> None:
     )
     out = subprocess.run(
         [*_AS_PLAIN_USER, sys.executable, "-c", code, str(tmp_path / "lib.db"), str(folder)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert out.startswith("1 ") and "permission denied" in out
 
