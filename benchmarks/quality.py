@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from index import sample_photos  # benchmarks/index.py, beside this script
 
 import picsearch
-from picsearch.samples import SAMPLE_CAPTIONS, write_sample_photos
+from picsearch.samples import SAMPLE_CAPTIONS
 
-DATA = Path(__file__).resolve().parent / "data"
 WARM_UP = 20
 
 
@@ -63,16 +63,6 @@ class ModelResult:
     @property
     def mrr(self) -> float:
         return float(np.mean([1.0 / r.rank for r in self.ranked]))
-
-
-def sample_folder() -> Path:
-    """The sample photos, alone in their folder."""
-    folder = DATA / "samples"
-    current = {path.name for path in write_sample_photos(folder)}
-    for stale in folder.glob("*.jpg"):  # photos dropped from picsearch.samples since
-        if stale.name not in current:
-            stale.unlink()
-    return folder
 
 
 def rank_captions(lib: picsearch.Library) -> list[Ranked]:
@@ -218,7 +208,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    folder = sample_folder()
+    folder = sample_photos()
     results = [evaluate(model, folder, args) for model in args.models]
     print(
         "# quality benchmark: "
