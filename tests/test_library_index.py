@@ -100,3 +100,16 @@ def test_auto_moves_from_exact_to_an_index_as_the_library_grows(tmp_path: Path) 
     reopened = picsearch.open(tmp_path / "lib.db")
     query = folder / "r3-0007.png"
     assert stems(reopened.search(image=query, k=1)) == ["r3-0007"]
+
+
+def test_combined_query_through_an_index_matches_exact(tmp_path: Path) -> None:
+    photos = random_photos(tmp_path / "photos", 300)
+    exact = picsearch.open(tmp_path / "exact.db", model="tiny", index="exact")
+    approx = picsearch.open(tmp_path / "approx.db", model="tiny", index="faiss")
+    exact.index(tmp_path / "photos")
+    approx.index(tmp_path / "photos")
+    truth = exact.search("red", image=photos[3], k=5)
+    found = approx.search("red", image=photos[3], k=5)
+    assert stems(found)[0] == stems(truth)[0] == photos[3].stem
+    assert [h.score for h in found] == sorted((h.score for h in found), reverse=True)
+    assert found[0].score == pytest.approx(truth[0].score, abs=1e-5)

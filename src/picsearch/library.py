@@ -190,10 +190,13 @@ class Library:
         total = np.zeros(len(order), dtype=np.float32)
         for space, vector in queries.items():
             ids, vectors = self._catalog.space_vectors(space, len(vector), ids=order)
-            total += (vectors @ vector)[np.argsort(ids)]
+            # A photo removed since the index was read is missing here: it scores -inf.
+            scores = np.full(len(order), -np.inf, dtype=np.float32)
+            scores[np.searchsorted(order, ids)] = vectors @ vector
+            total += scores
         total /= len(queries)
         top = _top_k(total, k)
-        return [(float(total[i]), int(order[i])) for i in top]
+        return [(float(total[i]), int(order[i])) for i in top if np.isfinite(total[i])]
 
     def _subset(self, folder: str | os.PathLike[str] | None) -> np.ndarray | None:
         if folder is None:
