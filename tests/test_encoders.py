@@ -451,6 +451,29 @@ def test_clip_through_load_encoder(tiny_clip, tmp_path, monkeypatch):
     assert encoder.embed_texts(["a cat"]).shape == (1, 16)
 
 
+def test_clip_model_end_to_end_from_the_command_line(tiny_clip, tmp_path, monkeypatch, capsys):
+    """index -> search by text, by image, and both, with a CLIP folder as the model."""
+    from conftest import solid_photo
+
+    from picsearch.cli import main
+
+    monkeypatch.setenv("PICSEARCH_CACHE", str(tmp_path / "cache"))
+    photos = tmp_path / "photos"
+    for colour in ("red", "green", "blue"):
+        solid_photo(photos / f"{colour}.jpg", colour)
+    db = str(tmp_path / "clip.db")
+    assert main(["index", str(photos), "--db", db, "--model", f"clip:{tiny_clip[0]}"]) == 0
+    assert "added 3" in capsys.readouterr().err
+    assert main(["search", "--image", str(photos / "green.jpg"), "--db", db, "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert Path(hits[0]["path"]).name == "green.jpg" and hits[0]["score"] > 0.999
+    assert main(["search", "a red photo", "--image", str(photos / "red.jpg"), "--db", db]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 3
+    assert main(["info", "--db", db, "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["model"] == f"clip:{tiny_clip[0]}" and info["dims"] == {"joint": 16, "visual": None}
+
+
 def test_clip_bad_folders_are_invalid_input(tmp_path):
     from picsearch.encoders.clip import ClipEncoder
 
