@@ -120,10 +120,39 @@ def _run_info(args: argparse.Namespace) -> int:
 _COMMANDS = {"index": _run_index, "search": _run_search, "info": _run_info}
 
 
+class _StatusFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        level = "" if record.levelno < logging.WARNING else f"{record.levelname.lower()}: "
+        return f"picsearch: {level}{record.getMessage()}"
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (it may be swapped, e.g. in tests)."""
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
+def _log_to_stderr() -> None:
+    """Status (info) and warnings of the library, one line each, on stderr."""
+    logger = logging.getLogger("picsearch")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(_StatusFormatter())
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``picsearch`` command; returns the exit status."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="picsearch: warning: %(message)s")
+    _log_to_stderr()
     try:
         return _COMMANDS[args.command](args)
     except PicsearchError as exc:

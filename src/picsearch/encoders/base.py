@@ -54,6 +54,9 @@ class Encoder(Protocol):
         """Texts to an (n, dim) float32 array of L2-normalised rows."""
         ...
 
+    # Optional: ``prepare_images()`` loads the image model ahead of use, so that
+    # indexing can time itself without a first-use export.
+
 
 def normalize(vectors: np.ndarray) -> np.ndarray:
     """Row-wise L2 normalisation to float32; zero rows stay zero."""

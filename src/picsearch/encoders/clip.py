@@ -371,6 +371,10 @@ class ClipEncoder:
         pixels = np.asarray(image, dtype=np.float32) * s.scale + s.shift
         return np.ascontiguousarray(pixels.transpose(2, 0, 1))
 
+    def prepare_images(self) -> None:
+        """Load what embed_arrays() needs (exporting it on first use)."""
+        self._tower("image")
+
     def embed_arrays(self, batch: np.ndarray) -> ImageEmbeddings:
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         expected = (3, *self.image_settings.output_hw)

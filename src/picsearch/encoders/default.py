@@ -290,6 +290,11 @@ class DefaultEncoder:
         joint = np.einsum("nk,nkd->nd", weights, bank[top])
         return normalize(joint)
 
+    def prepare_images(self) -> None:
+        """Load what embed_arrays() needs (exporting it on first use)."""
+        self._image()
+        self.class_bank()
+
     def embed_arrays(self, batch: np.ndarray) -> ImageEmbeddings:
         features, logits = self.image_outputs(batch)
         return ImageEmbeddings(joint=self.joint_from_logits(logits), visual=normalize(features))
