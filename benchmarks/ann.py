@@ -95,6 +95,14 @@ def folder_bytes(path: Path) -> int:
 def bench_auto(x: np.ndarray, q: np.ndarray, truth: np.ndarray) -> list[Row]:
     index, build = timed(lambda: ann.build(x, None, IndexOptions(backend="auto")))
     info = index.info()
+    for engine, c in ((info["auto"] or {}).get("candidates") or {}).items():
+        print(
+            f"  auto candidate {engine}: search={c['leaves_to_search']} reorder={c['reorder']} "
+            f"recall@10={c['recall@10']} (leave-one-out) {c['ms_per_query']} ms/query, "
+            f"build {c['build_seconds']} s + tuning {c['tune_seconds']} s",
+            flush=True,
+        )
+    print(f"  auto chose {info['backend']}: {(info['auto'] or {}).get('reason')}", flush=True)
     rows = []
     chosen = info["auto"] or {}
     base = index.options
@@ -133,7 +141,10 @@ def _auto_desc(index: ann.AnnIndex) -> str:
     tree = o.tree
     search = tree.num_leaves_to_search
     native = index.info()["engine"].get("native_rerank", 0)
-    how = f"native int8 {native} -> int8 copy {index._rerank_count()}" if native else ""
+    if native:
+        how = f"native int8 {native} -> int8 copy {index._rerank_count()}"
+    else:
+        how = f"int8 copy re-rank {index._rerank_count()}"
     return f"{o.backend} leaves={tree.num_leaves} search={search} reorder={o.reorder} {how}".strip()
 
 
@@ -194,7 +205,7 @@ def bench_faiss(x: np.ndarray, q: np.ndarray, truth: np.ndarray, hnsw: bool) -> 
     index = faiss.IndexRefineFlat(base)
     _, build = timed(lambda: (index.train(x), index.add(x)))
     size = faiss.serialize_index(index).nbytes / n
-    for k_factor in (10, 20):
+    for k_factor in (3, 5, 10, 20):
         for frac in (0.01, 0.02, 0.03, 0.05, 0.08, 0.12):
             nprobe = max(1, round(nlist * frac))
             params = faiss.IndexRefineSearchParameters(

@@ -271,6 +271,28 @@ def test_auto_chooses_by_size_and_records_it(data):
     assert index.measure_recall()["recall"] >= 0.9
 
 
+def test_auto_times_every_installed_engine_and_records_both(data):
+    pytest.importorskip("scann")
+    pytest.importorskip("faiss")
+    x, ids, q = data
+    index = ann.build(x, ids, BACKENDS["auto"])
+    chosen = index.info()["auto"]
+    candidates = chosen["candidates"]
+    assert set(candidates) == {"scann", "faiss"}
+    for record in candidates.values():
+        assert {"leaves_to_search", "reorder", "recall@10", "ms_per_query", "tuning"} <= set(record)
+        assert record["ms_per_query"] > 0 and record["tuning"]
+    assert index.backend == chosen["chose"]
+    mine = candidates[chosen["chose"]]
+    assert mine["recall@10"] == chosen["recall@10"] and mine["target_met"]
+    # the kept engine is the faster of those meeting the target
+    met = [r["ms_per_query"] for r in candidates.values() if r["target_met"]]
+    assert mine["ms_per_query"] == min(met)
+    assert index.options.tree.num_leaves_to_search == mine["leaves_to_search"]
+    assert index.options.reorder == mine["reorder"]
+    assert recall(exact_topk(x, ids, q, K), index.search(q, K)[1]) >= 0.9
+
+
 def test_cosine_normalises_for_you(data):
     x, ids, q = data
     scale = np.random.default_rng(4).uniform(0.5, 3.0, (len(x), 1)).astype(np.float32)

@@ -24,6 +24,9 @@ __all__ = [
 
 # Rows per block when scanning a store: bounds the (queries x rows) score matrix.
 _SCAN_CELLS = 1 << 24
+# Re-ranking gathers (queries x candidates x dim) rows as float32; blocks this
+# small stay in cache (measured 2-3x faster than one big gather at dim 1280).
+_GATHER_CELLS = 1 << 18
 
 
 class Growable:
@@ -203,7 +206,7 @@ def score_candidates(
 ) -> np.ndarray:
     """Exact scores of each query against its own candidate positions (-1 = none)."""
     out = np.full(positions.shape, -np.inf, np.float32)
-    step = max(1, _SCAN_CELLS // max(positions.shape[1] * store.dim, 1))
+    step = max(1, _GATHER_CELLS // max(positions.shape[1] * store.dim, 1))
     for start in range(0, len(queries), step):
         pos = positions[start : start + step]
         valid = pos >= 0
