@@ -388,3 +388,12 @@ def test_search_is_batched_and_fast(data):
     start = time.perf_counter()
     index.search(np.repeat(q, 10, axis=0), K)
     assert time.perf_counter() - start < 5
+
+
+@pytest.mark.parametrize("name", list(BACKENDS))
+def test_ids_lists_the_live_vectors(name):
+    x = clustered(60, seed=8)
+    index = ann.build(x, np.arange(100, 160), BACKENDS[name])
+    index.remove([100, 159])
+    index.add(clustered(1, seed=9), [7])
+    assert set(index.ids().tolist()) == set(range(101, 159)) | {7}

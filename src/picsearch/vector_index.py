@@ -66,7 +66,7 @@ class SpaceIndex:
     def _apply_changes(self, catalog: Catalog) -> None:
         assert self.live is not None
         changed, vectors = catalog.space_vectors(self.space, self.dim, since=self.synced)
-        _, indexed = self.live.index.vectors_and_ids()
+        indexed = self.live.index.ids()
         gone = np.setdiff1d(indexed, catalog.ids(), assume_unique=True)
         stale = np.intersect1d(indexed, changed, assume_unique=True)
         if len(gone) or len(stale):

@@ -222,6 +222,10 @@ class AnnIndex(SearchMixin, ABC):
     def __len__(self) -> int:
         return self._n_alive
 
+    def ids(self) -> np.ndarray:
+        """The ids of the live vectors, in insertion order."""
+        return self._ids.view[self._alive.view].copy()
+
     def __contains__(self, item: object) -> bool:
         return isinstance(item, int | np.integer) and bool(self._lookup(np.array([item]))[0] >= 0)
 
