@@ -49,6 +49,9 @@ def synthetic(n: int, nq: int, dim: int, seed: int = 0) -> tuple[np.ndarray, np.
     return out[:n], out[n:]
 
 
+DATA = Path(__file__).resolve().parent / "data"
+
+
 def fashion(model: str, n: int, nq: int) -> tuple[np.ndarray, np.ndarray]:
     """Fashion-MNIST images through picsearch's encoder (visual space if it has one)."""
     from PIL import Image
@@ -59,6 +62,10 @@ def fashion(model: str, n: int, nq: int) -> tuple[np.ndarray, np.ndarray]:
         with gzip.open(FASHION / name) as f:
             return np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)
 
+    cache = DATA / f"fashion-{model.replace('/', '_').replace(':', '_')}-{n}-{nq}.npy"
+    if cache.exists():  # embedding 70,000 images takes minutes: do it once
+        vectors = np.load(cache, allow_pickle=False)
+        return vectors[:-nq], vectors[-nq:]
     encoder = load_encoder(model)
     images = np.concatenate([read("train-images-idx3-ubyte.gz"), read("t10k-images-idx3-ubyte.gz")])
     rng = np.random.default_rng(0)
@@ -69,6 +76,8 @@ def fashion(model: str, n: int, nq: int) -> tuple[np.ndarray, np.ndarray]:
         emb = encoder.embed_images(batch)
         chunks.append(emb.visual if emb.visual is not None else emb.joint)
     vectors = np.concatenate(chunks).astype(np.float32)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.save(cache, vectors, allow_pickle=False)
     return vectors[:-nq], vectors[-nq:]
 
 
