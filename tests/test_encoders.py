@@ -486,20 +486,15 @@ def test_clip_bad_folders_are_invalid_input(tmp_path):
     empty.mkdir()
     with pytest.raises(InvalidInput, match="no config.json"):
         ClipEncoder(str(empty))
-    bert = tmp_path / "bert"
-    bert.mkdir()
-    (bert / "config.json").write_text(json.dumps({"model_type": "bert"}))
-    with pytest.raises(InvalidInput, match="'bert', not a CLIP-like model"):
-        ClipEncoder(str(bert))
-    broken = tmp_path / "broken"
-    broken.mkdir()
-    (broken / "config.json").write_text("{not json")
-    with pytest.raises(InvalidInput, match="unreadable"):
-        ClipEncoder(str(broken))
-    no_weights = tmp_path / "no-weights"
-    no_weights.mkdir()
-    (no_weights / "config.json").write_text(json.dumps({"model_type": "clip"}))
-    with pytest.raises(InvalidInput, match="no model weights"):
-        ClipEncoder(str(no_weights))
+    for name, config, message in [
+        ("bert", json.dumps({"model_type": "bert"}), "'bert', not a CLIP-like model"),
+        ("broken", "{not json", "unreadable"),
+        ("no-weights", json.dumps({"model_type": "clip"}), "no model weights"),
+    ]:
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "config.json").write_text(config)
+        with pytest.raises(InvalidInput, match=message):
+            ClipEncoder(str(folder))
     with pytest.raises(InvalidInput):
         load_encoder(f"clip:{missing}")

@@ -245,30 +245,24 @@ class Catalog:
                 f"SELECT id, {column} FROM items WHERE version > ? ORDER BY id", (since,)
             ).fetchall()
         else:
-            rows = []
-            wanted = [int(i) for i in ids]
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                rows += self._db.execute(
-                    f"SELECT id, {column} FROM items WHERE id IN ({marks})", chunk
-                ).fetchall()
+            rows = list(self._select_ids(f"SELECT id, {column} FROM items", ids))
         found = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         return found, _stack((r[1] for r in rows), len(rows), dim)
 
     def rows(self, item_ids: Iterable[int]) -> dict[int, Row]:
-        ids = list(item_ids)
-        found: dict[int, Row] = {}
+        select = "SELECT id, path_bytes, size, mtime_ns, hash, width, height, metadata FROM items"
+        return {
+            i: Row(i, os.fsdecode(bytes(p)), s, m, h, w, hh, json.loads(meta))
+            for i, p, s, m, h, w, hh, meta in self._select_ids(select, item_ids)
+        }
+
+    def _select_ids(self, select: str, item_ids: Iterable[int]) -> Iterator[tuple[Any, ...]]:
+        """``select ... WHERE id IN (...)``, in chunks under SQLite's parameter limit."""
+        ids = [int(i) for i in item_ids]
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            query = (
-                "SELECT id, path_bytes, size, mtime_ns, hash, width, height, metadata"
-                f" FROM items WHERE id IN ({marks})"
-            )
-            for i, p, s, m, h, w, hh, meta in self._db.execute(query, chunk):
-                found[i] = Row(i, os.fsdecode(bytes(p)), s, m, h, w, hh, json.loads(meta))
-        return found
+            yield from self._db.execute(f"{select} WHERE id IN ({marks})", chunk)
 
     def iter_paths(self) -> Iterator[tuple[int, bytes]]:
         for item_id, path_bytes in self._db.execute("SELECT id, path_bytes FROM items"):
