@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-EXTRAS ?= default,clip,ann,samples,dev
+EXTRAS ?= default,clip,ann,samples,server,spark,dev
 DEMO := demo
 
 .PHONY: install demo test lint bench clean

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
@@ -14,7 +15,7 @@ from .images import DEFAULT_MAX_PIXELS
 from .library import Hit, Library
 from .paths import DB_ENV
 
-__all__ = ["main"]
+__all__ = ["main", "db_option", "COMMAND_MODULES"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
 
     index = commands.add_parser("index", help="build or update a library from folders")
     index.add_argument("paths", nargs="+", metavar="FOLDER", help="folders (or files) to index")
-    _db_option(index)
+    db_option(index)
     index.add_argument("--model", help="model spec: default, clip:/path/to/dir (new libraries)")
     index.add_argument(
         "--max-pixels",
@@ -50,15 +51,26 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("-k", type=int, default=10, help="number of results (default 10)")
     search.add_argument("--folder", metavar="DIR", help="only photos under this folder")
     search.add_argument("--json", action="store_true", help="print a JSON array")
-    _db_option(search)
+    db_option(search)
 
     info = commands.add_parser("info", help="what a library holds")
     info.add_argument("--json", action="store_true", help="print a JSON object")
-    _db_option(info)
+    db_option(info)
+    index.set_defaults(run=_run_index)
+    search.set_defaults(run=_run_search)
+    info.set_defaults(run=_run_info)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"picsearch.{name}").register(commands)
     return parser
 
 
-def _db_option(parser: argparse.ArgumentParser) -> None:
+# Modules that add subcommands: each has ``register(commands)``, which adds its
+# parsers with ``set_defaults(run=handler)``. They import nothing heavy at load time.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def db_option(parser: argparse.ArgumentParser) -> None:
+    """The ``--db FILE`` option every command that opens a library takes."""
     parser.add_argument(
         "--db", metavar="FILE", help=f"library file (default: ${DB_ENV} or the user data folder)"
     )
@@ -117,9 +129,6 @@ def _run_info(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"index": _run_index, "search": _run_search, "info": _run_info}
-
-
 class _StatusFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         level = "" if record.levelno < logging.WARNING else f"{record.levelname.lower()}: "
@@ -154,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _log_to_stderr()
     try:
-        return _COMMANDS[args.command](args)
+        return args.run(args)
     except PicsearchError as exc:
         print(f"picsearch: error: {exc}", file=sys.stderr)
         return 1
