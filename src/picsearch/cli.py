@@ -66,7 +66,13 @@ def _parser() -> argparse.ArgumentParser:
 
 # Modules that add subcommands: each has ``register(commands)``, which adds its
 # parsers with ``set_defaults(run=handler)``. They import nothing heavy at load time.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    # "cli_export",
+    # "cli_dups",
+    # "cli_train",
+    # "cli_serve",
+    # "cli_spark",
+)
 
 
 def db_option(parser: argparse.ArgumentParser) -> None:
