@@ -134,3 +134,42 @@ def test_two_folders_one_library(tmp_path: Path, colour_folder: Path) -> None:
     lib.index([colour_folder])
     summary = lib.index([other])  # indexing one folder leaves the other's photos alone
     assert (summary.added, summary.removed, len(lib)) == (1, 0, 5)
+
+
+def test_more_like_a_stored_photo_leaves_it_out(tmp_path: Path, colour_folder: Path) -> None:
+    solid_photo(colour_folder / "red2.jpg", "red", size=(80, 60))
+    with picsearch.open(tmp_path / "lib.db", model="tiny") as lib:
+        lib.index(colour_folder)
+        red = next(h for h in lib.search("red", k=5) if h.path.endswith("/red.jpg"))
+        similar = lib.search(like=red.id, k=2)
+        assert names(similar)[0] == "red2.jpg" and red.id not in [h.id for h in similar]
+        assert len(similar) == 2
+        assert lib.get(red.id).path == red.path and lib.get(red.id).metadata["width"] == 64
+        with pytest.raises(InvalidInput, match="no photo with id 999"):
+            lib.search(like=999)
+        with pytest.raises(InvalidInput, match="not both"):
+            lib.search(like=red.id, image=colour_folder / "red.jpg")
+
+
+def test_date_filters_use_file_times(tmp_path: Path, colour_folder: Path) -> None:
+    os.utime(colour_folder / "red.jpg", (1_600_000_000, 1_600_000_000))  # 2020-09-13
+    os.utime(colour_folder / "green.png", (1_700_000_000, 1_700_000_000))  # 2023-11-14
+    with picsearch.open(tmp_path / "lib.db", model="tiny") as lib:
+        lib.index(colour_folder)
+        old = lib.search("red", k=4, before="2021-01-01")
+        assert names(old) == ["red.jpg"]
+        window = lib.search("red", k=4, after=1_650_000_000, before="2024-01-01")
+        assert names(window) == ["green.png"]
+        assert lib.search("red", k=4, folder=colour_folder / "sub", before="2021-01-01") == []
+        with pytest.raises(InvalidInput, match="before='last year' is not a date"):
+            lib.search("red", before="last year")
+
+
+def test_vectors_by_space(tmp_path: Path, colour_folder: Path) -> None:
+    with picsearch.open(tmp_path / "lib.db", model="tiny") as lib:
+        lib.index(colour_folder)
+        ids, vectors = lib.vectors("joint")
+        assert len(ids) == 4 and list(ids) == sorted(ids)
+        assert vectors.shape[0] == 4 and abs(float((vectors[0] ** 2).sum()) - 1) < 1e-5
+        with pytest.raises(InvalidInput, match="no vector space 'colour'"):
+            lib.vectors("colour")

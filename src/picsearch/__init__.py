@@ -12,7 +12,7 @@ from .errors import (
 )
 from .images import DEFAULT_MAX_PIXELS
 from .ingest import IndexSummary, Skip
-from .library import Hit, Library, LibraryInfo, open
+from .library import Hit, Item, Library, LibraryInfo, open
 
 __version__ = "0.1.0"
 
@@ -21,6 +21,7 @@ __all__ = [
     "ann",
     "Library",
     "Hit",
+    "Item",
     "LibraryInfo",
     "IndexSummary",
     "Skip",

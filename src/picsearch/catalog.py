@@ -234,6 +234,15 @@ class Catalog:
         )
         return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
+    def ids_between(self, after_ns: int | None, before_ns: int | None) -> np.ndarray:
+        """Ids of the items whose file time lies in [after_ns, before_ns) (None: open)."""
+        low = -(2**63) if after_ns is None else after_ns
+        high = 2**63 - 1 if before_ns is None else before_ns
+        rows = self._db.execute(
+            "SELECT id FROM items WHERE mtime_ns >= ? AND mtime_ns < ? ORDER BY id", (low, high)
+        )
+        return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
     def space_vectors(
         self, space: str, dim: int, *, since: int = 0, ids: Iterable[int] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:

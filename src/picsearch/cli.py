@@ -49,7 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("query", nargs="?", help="what to find, in words")
     search.add_argument("--image", metavar="FILE", help="an example image to search by")
     search.add_argument("-k", type=int, default=10, help="number of results (default 10)")
+    search.add_argument("--like", type=int, metavar="ID", help="more like the photo with this id")
     search.add_argument("--folder", metavar="DIR", help="only photos under this folder")
+    search.add_argument("--after", metavar="DATE", help="only photos with a file time from DATE")
+    search.add_argument("--before", metavar="DATE", help="only photos with a file time before DATE")
     search.add_argument("--json", action="store_true", help="print a JSON array")
     db_option(search)
 
@@ -97,7 +100,15 @@ def _run_index(args: argparse.Namespace) -> int:
 
 def _run_search(args: argparse.Namespace) -> int:
     with Library(args.db, create=False) as library:
-        hits = library.search(args.query, image=args.image, k=args.k, folder=args.folder)
+        hits = library.search(
+            args.query,
+            image=args.image,
+            like=args.like,
+            k=args.k,
+            folder=args.folder,
+            after=args.after,
+            before=args.before,
+        )
     if args.json:
         print(json.dumps([hit.to_dict() for hit in hits], indent=2))
     else:

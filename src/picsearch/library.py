@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -20,9 +22,11 @@ from .ingest import IndexSummary, index_paths
 from .paths import default_db_path
 from .vector_index import SpaceIndex
 
-__all__ = ["Library", "Hit", "LibraryInfo", "open"]
+__all__ = ["Library", "Hit", "Item", "LibraryInfo", "open"]
 
 ImageQuery = str | os.PathLike[str] | Image.Image
+#: A point in time for the date filters: a Unix timestamp, a datetime, a date or an ISO string.
+Moment = float | int | dt.datetime | dt.date | str
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,20 @@ class Hit:
     id: int
     path: str
     score: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["path"] = os.fsencode(self.path).decode("utf-8", "backslashreplace")
+        return data
+
+
+@dataclass(frozen=True)
+class Item:
+    """One photo of the library, as stored: its id, path and metadata."""
+
+    id: int
+    path: str
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -129,39 +147,71 @@ class Library:
         text: str | None = None,
         *,
         image: ImageQuery | None = None,
+        like: int | None = None,
         k: int = 10,
         folder: str | os.PathLike[str] | None = None,
+        after: Moment | None = None,
+        before: Moment | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> list[Hit]:
         """The ``k`` closest images to a text, an example image, or both (scores averaged).
 
-        ``folder`` restricts the search to the photos under that folder.
+        ``like`` searches by the stored photo with that id ("more like this"; the
+        photo itself is left out). ``folder`` keeps the photos under that folder;
+        ``after``/``before`` keep those whose file time is in [after, before).
         """
         _check_positive(k=k)
         if text is not None and not text.strip():
             raise InvalidInput("the text query is empty: describe what to find")
-        if text is None and image is None:
+        if image is not None and like is not None:
+            raise InvalidInput("give an example image or a stored photo id (like=), not both")
+        if text is None and image is None and like is None:
             raise InvalidInput("nothing to search for: give a text query or an image")
-        queries = self._queries(text, image, max_pixels)
-        subset = self._subset(folder)
+        queries = self._queries(text, image, like, max_pixels)
+        subset = self._subset(folder, after, before)
         if subset is not None and not len(subset):
             return []
+        wanted = k + (like is not None)
         if len(queries) == 1:
             ((space, vector),) = queries.items()
             scores, ids = (
-                self._space(space).sync(self._catalog).search(vector[None], k, subset=subset)
+                self._space(space).sync(self._catalog).search(vector[None], wanted, subset=subset)
             )
             found = [(float(s), int(i)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
         else:
-            found = self._blend(queries, k, subset)
+            found = self._blend(queries, wanted, subset)
+        found = [(s, i) for s, i in found if i != like][:k]
         rows = self._catalog.rows(i for _, i in found)
         return [_hit(rank, rows[i], s) for rank, (s, i) in enumerate(found, 1) if i in rows]
 
+    def get(self, item_id: int) -> Item:
+        """The stored photo with this id."""
+        row = self._catalog.rows([item_id]).get(item_id)
+        if row is None:
+            raise InvalidInput(f"no photo with id {item_id} in {self.path}")
+        return Item(id=row.id, path=row.path, metadata=_metadata(row))
+
+    def vectors(
+        self, space: str = "joint", *, ids: np.ndarray | list[int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, L2-normalised vectors) of one space, "joint" or "visual", in id order."""
+        dims = json.loads(self._catalog.get_meta("dims") or "{}")
+        if space not in ("joint", "visual") or (dims and not dims.get(space)):
+            have = [name for name, dim in dims.items() if dim]
+            raise InvalidInput(f"no vector space {space!r} in {self.path}: use one of {have}")
+        if not dims:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        if ids is None:
+            return self._catalog.space_vectors(space, dims[space])
+        return self._catalog.space_vectors(space, dims[space], ids=sorted(int(i) for i in ids))
+
     def _queries(
-        self, text: str | None, image: ImageQuery | None, max_pixels: int
+        self, text: str | None, image: ImageQuery | None, like: int | None, max_pixels: int
     ) -> dict[str, np.ndarray]:
         """The query vector of each space a query touches."""
         queries = {}
+        if like is not None:
+            queries.update(self._stored_query(like))
         if image is not None:
             embedded = self._embed_query_image(image, max_pixels)
             if embedded.visual is not None:
@@ -198,11 +248,30 @@ class Library:
         top = _top_k(total, k)
         return [(float(total[i]), int(order[i])) for i in top if np.isfinite(total[i])]
 
-    def _subset(self, folder: str | os.PathLike[str] | None) -> np.ndarray | None:
-        if folder is None:
+    def _stored_query(self, item_id: int) -> dict[str, np.ndarray]:
+        """The stored vector of a photo, in the space image queries use."""
+        space = "visual" if self.encoder.visual_dim else "joint"
+        ids, vectors = self.vectors(space, ids=[item_id])
+        if not len(ids):
+            raise InvalidInput(f"no photo with id {item_id} in {self.path}")
+        return {space: vectors[0]}
+
+    def _subset(
+        self,
+        folder: str | os.PathLike[str] | None,
+        after: Moment | None,
+        before: Moment | None,
+    ) -> np.ndarray | None:
+        subsets = []
+        if folder is not None:
+            path = os.path.abspath(os.path.expanduser(os.fspath(folder)))
+            subsets.append(self._catalog.ids_under(os.fsencode(path)))
+        if after is not None or before is not None:
+            low, high = _nanoseconds(after, "after"), _nanoseconds(before, "before")
+            subsets.append(self._catalog.ids_between(low, high))
+        if not subsets:
             return None
-        path = os.path.abspath(os.path.expanduser(os.fspath(folder)))
-        return self._catalog.ids_under(os.fsencode(path))
+        return functools.reduce(np.intersect1d, subsets)
 
     def _embed_query_image(self, image: ImageQuery, max_pixels: int):
         try:
@@ -297,12 +366,35 @@ def _folder_size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.exists() else 0
 
 
-def _hit(rank: int, row: Row, score: float) -> Hit:
-    metadata = {
+def _metadata(row: Row) -> dict[str, Any]:
+    return {
         "width": row.width,
         "height": row.height,
         "size": row.size,
         "mtime": row.mtime_ns / 1e9,
         **row.metadata,
     }
-    return Hit(rank=rank, id=row.id, path=row.path, score=round(score, 6), metadata=metadata)
+
+
+def _hit(rank: int, row: Row, score: float) -> Hit:
+    return Hit(rank=rank, id=row.id, path=row.path, score=round(score, 6), metadata=_metadata(row))
+
+
+def _nanoseconds(moment: Moment | None, name: str) -> int | None:
+    """A date filter bound as Unix nanoseconds; dates and naive datetimes are local time."""
+    if moment is None:
+        return None
+    if isinstance(moment, str):
+        try:
+            moment = dt.datetime.fromisoformat(moment)
+        except ValueError:
+            raise InvalidInput(
+                f"{name}={moment!r} is not a date: use YYYY-MM-DD or YYYY-MM-DDTHH:MM"
+            ) from None
+    if isinstance(moment, dt.date) and not isinstance(moment, dt.datetime):
+        moment = dt.datetime.combine(moment, dt.time())
+    if isinstance(moment, dt.datetime):
+        return int(moment.timestamp() * 1e9)
+    if isinstance(moment, int | float) and not isinstance(moment, bool):
+        return int(moment * 1e9)
+    raise InvalidInput(f"{name} must be a date, a datetime or a Unix timestamp, not {moment!r}")
