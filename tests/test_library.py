@@ -173,3 +173,23 @@ def test_vectors_by_space(tmp_path: Path, colour_folder: Path) -> None:
         assert vectors.shape[0] == 4 and abs(float((vectors[0] ** 2).sum()) - 1) < 1e-5
         with pytest.raises(InvalidInput, match="no vector space 'colour'"):
             lib.vectors("colour")
+
+
+def test_user_metadata_from_a_mapping_or_a_function(tmp_path: Path, colour_folder: Path) -> None:
+    with picsearch.open(tmp_path / "lib.db", model="tiny") as lib:
+        lib.index(colour_folder, metadata={colour_folder / "red.jpg": {"sku": 7, "tags": ["a"]}})
+        red = lib.search("red", k=1)[0]
+        assert red.metadata["sku"] == 7 and red.metadata["tags"] == ["a"]
+        assert red.metadata["width"] == 64  # picsearch's own fields stay
+        solid_photo(colour_folder / "red.jpg", "red", size=(70, 50))  # the photo changes
+        lib.index(colour_folder)
+        assert lib.get(red.id).metadata["sku"] == 7  # ...and keeps what was attached
+        lib.index(colour_folder, metadata=lambda path: {"name": Path(path).stem})
+        assert {h.metadata["name"] for h in lib.search("red", k=4)} == {
+            "red",
+            "green",
+            "blue",
+            "yellow",
+        }
+        with pytest.raises(InvalidInput, match="not JSON-serialisable"):
+            lib.index(colour_folder, metadata=lambda path: {"when": object()})

@@ -164,7 +164,10 @@ class Catalog:
             " ON CONFLICT(path_bytes) DO UPDATE SET size=excluded.size,"
             " mtime_ns=excluded.mtime_ns, hash=excluded.hash, width=excluded.width,"
             " height=excluded.height, indexed_at=excluded.indexed_at,"
-            " version=excluded.version, metadata=excluded.metadata, joint=excluded.joint,"
+            " version=excluded.version, joint=excluded.joint,"
+            # A changed photo keeps the metadata an application attached to its path.
+            " metadata=CASE WHEN excluded.metadata = '{}' THEN items.metadata"
+            " ELSE excluded.metadata END,"
             " visual=excluded.visual",
             (
                 path_bytes,
@@ -205,6 +208,10 @@ class Catalog:
         self._db.execute(
             "UPDATE items SET size = ?, mtime_ns = ? WHERE id = ?", (size, mtime_ns, item_id)
         )
+
+    def set_metadata(self, updates: Iterable[tuple[str, int]]) -> None:
+        """(metadata JSON, item id) pairs. Vectors are untouched, so no new generation."""
+        self._db.executemany("UPDATE items SET metadata = ? WHERE id = ?", list(updates))
 
     def remove(self, item_ids: Iterable[int]) -> int:
         ids = [(i,) for i in item_ids]

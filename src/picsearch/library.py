@@ -20,6 +20,7 @@ from .errors import InvalidInput
 from .images import DEFAULT_MAX_PIXELS, Unusable, load_query_image
 from .ingest import IndexSummary, index_paths
 from .paths import default_db_path
+from .user_metadata import MetadataSource, attach_metadata
 from .vector_index import SpaceIndex
 
 __all__ = ["Library", "Hit", "Item", "LibraryInfo", "open"]
@@ -113,8 +114,14 @@ class Library:
         batch_size: int = 32,
         workers: int | None = None,
         progress: bool = False,
+        metadata: MetadataSource | None = None,
     ) -> IndexSummary:
-        """Add new and changed images under ``paths``, drop the deleted ones."""
+        """Add new and changed images under ``paths``, drop the deleted ones.
+
+        ``metadata`` attaches your own JSON-serialisable fields to the photos: a
+        dict from path to dict, or a function of the path returning a dict (or
+        None). They come back in each hit's ``metadata`` and in exported searchers.
+        """
         if isinstance(paths, str | os.PathLike):
             paths = [paths]
         _check_positive(batch_size=batch_size, max_pixels=max_pixels)
@@ -127,6 +134,8 @@ class Library:
             workers=workers,
             progress=progress,
         )
+        if metadata is not None:
+            attach_metadata(self._catalog, paths, metadata)
         for space in self._space_names():
             self._space(space).maintain(self._catalog)
         return summary
