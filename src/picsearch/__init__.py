@@ -13,6 +13,14 @@ from .errors import (
 from .images import DEFAULT_MAX_PIXELS
 from .ingest import IndexSummary, Skip
 from .library import Hit, Item, Library, LibraryInfo, open
+from .searcher import (
+    ImageSearcher,
+    NearestNeighbor,
+    SearcherFileError,
+    SearcherOptions,
+    SearchResult,
+    TextSearcher,
+)
 
 __version__ = "0.1.0"
 
@@ -23,6 +31,12 @@ __all__ = [
     "Hit",
     "Item",
     "LibraryInfo",
+    "TextSearcher",
+    "ImageSearcher",
+    "SearcherOptions",
+    "SearchResult",
+    "NearestNeighbor",
+    "SearcherFileError",
     "IndexSummary",
     "Skip",
     "DEFAULT_MAX_PIXELS",

@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--after", metavar="DATE", help="only photos with a file time from DATE")
     search.add_argument("--before", metavar="DATE", help="only photos with a file time before DATE")
     search.add_argument("--json", action="store_true", help="print a JSON array")
+    search.add_argument(
+        "--searcher", metavar="FILE", help="query an exported searcher file instead of a library"
+    )
     db_option(search)
 
     info = commands.add_parser("info", help="what a library holds")
@@ -70,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
 # Modules that add subcommands: each has ``register(commands)``, which adds its
 # parsers with ``set_defaults(run=handler)``. They import nothing heavy at load time.
 COMMAND_MODULES: tuple[str, ...] = (
-    # "cli_export",
+    "cli_export",
     # "cli_dups",
     # "cli_train",
     # "cli_serve",
@@ -99,6 +102,8 @@ def _run_index(args: argparse.Namespace) -> int:
 
 
 def _run_search(args: argparse.Namespace) -> int:
+    if args.searcher:
+        return _print_searcher_results(args)
     with Library(args.db, create=False) as library:
         hits = library.search(
             args.query,
@@ -115,6 +120,17 @@ def _run_search(args: argparse.Namespace) -> int:
         _print_hits(hits)
     if not hits:
         print("the library is empty: run 'picsearch index FOLDER' first", file=sys.stderr)
+    return 0
+
+
+def _print_searcher_results(args: argparse.Namespace) -> int:
+    from .cli_export import search_searcher
+
+    results = search_searcher(args)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    for result in [] if args.json else results:
+        print(f"{result['rank']:>3}  {result['score']:.3f}  {result.get('path', result['id'])}")
     return 0
 
 

@@ -148,9 +148,11 @@ class IndexOptions:
     def _check_consistency(self) -> None:
         b = self.backend
         if b == "exact":
-            for name in ("tree", "quantization", "reorder"):
+            for name in ("tree", "reorder"):
                 if getattr(self, name) is not None:
                     raise InvalidInput(f"{name} does not apply to backend='exact' (it scans all)")
+            if self.quantization not in (None, "none", "int8"):
+                raise InvalidInput("quantization must be 'none' or 'int8' with backend='exact'")
         if self.kind == "hnsw":
             if b != "faiss":
                 raise InvalidInput(f"kind='hnsw' applies to backend='faiss' only, not {b!r}")

@@ -299,6 +299,47 @@ class DefaultEncoder:
         features, logits = self.image_outputs(batch)
         return ImageEmbeddings(joint=self.joint_from_logits(logits), visual=normalize(features))
 
+    # ----------------------------------------------------------------- export
+
+    def export_query_model(self, folder: Path) -> dict:
+        """Self-contained query graphs for a one-file searcher (see ``query_graphs``)."""
+        from . import query_graphs as graphs
+
+        tokenizer, _ = self._text()
+        self._image()
+        text = graphs.load(self.text_onnx_path)
+        graphs.rename_value(text, "embedding", "embedding__raw")
+        nodes, inits = graphs.l2_normalize_nodes("embedding__raw", "embedding")
+        graphs.save(
+            graphs.append(text, nodes, inits, {"embedding": self.dim}), folder / "text.onnx"
+        )
+        tokenizer.save(str(folder / "tokenizer.json"))
+
+        image = graphs.load(self.image_onnx_path)
+        bridge, bridge_inits = graphs.bridge_nodes(
+            "logits", "joint", self.class_bank(), top_k=self.top_k, temperature=self.temperature
+        )
+        visual, visual_inits = graphs.l2_normalize_nodes("features", "visual")
+        image = graphs.append(
+            image, bridge + visual, bridge_inits + visual_inits, {"joint": self.dim, "visual": 1280}
+        )
+        graphs.save(image, folder / "image.onnx")
+        scale = [float(_SCALE)] * 3
+        return {
+            "text": {"onnx": "text.onnx", "tokenizer": "tokenizer.json"},
+            "image": {
+                "onnx": "image.onnx",
+                "outputs": ["joint", "visual"],
+                "preprocess": {
+                    "resize_short": RESIZE_SIZE,
+                    "resample": "bilinear",
+                    "crop": [CROP_SIZE, CROP_SIZE],
+                    "scale": scale,
+                    "shift": [float(_SHIFT)] * 3,
+                },
+            },
+        }
+
     def embed_images(self, images: list[Image.Image]) -> ImageEmbeddings:
         if not images:
             return self.embed_arrays(np.zeros((0, 3, CROP_SIZE, CROP_SIZE), np.float32))

@@ -120,9 +120,11 @@ def file_digest(paths: Sequence[os.PathLike[str] | str], *, size: int = 6) -> st
 
 
 def open_session(
-    path: os.PathLike[str] | str, *, threads: int | None = None, spinning: bool = False
+    path: os.PathLike[str] | str | bytes, *, threads: int | None = None, spinning: bool = False
 ):
     """An ONNX Runtime CPU session with ``threads`` intra-op threads (default num_threads()).
+
+    ``path`` may also be the serialized graph itself (bytes).
 
     ``spinning=False`` stops idle worker threads from busy-waiting between runs,
     so they leave the CPU to the threads that decode images meanwhile.
@@ -136,7 +138,8 @@ def open_session(
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    model = path if isinstance(path, bytes) else str(path)
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
 def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:

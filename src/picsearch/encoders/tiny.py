@@ -7,6 +7,9 @@ the whole pipeline in milliseconds; it is not meant for real photo search.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 from PIL import Image
 
@@ -56,8 +59,29 @@ class TinyEncoder:
         names = list(COLOURS)
         rows = np.zeros((len(texts), self.dim), dtype=np.float32)
         for i, text in enumerate(texts):
-            for word in text.lower().replace(",", " ").split():
+            for word in re.findall(r"\w+", text.lower()):
                 if word in COLOURS:
                     rows[i, names.index(word)] += 1.0
         rows[rows.sum(axis=1) == 0] = 1.0  # no colour word: no preference
         return normalize(rows)
+
+    def export_query_model(self, folder: Path) -> dict:
+        """The same encoder as self-contained ONNX graphs and a word-level tokenizer."""
+        from . import tiny_graphs
+
+        tiny_graphs.write_tokenizer(folder / "tokenizer.json", list(COLOURS))
+        tiny_graphs.write_text_graph(folder / "text.onnx", len(COLOURS))
+        tiny_graphs.write_image_graph(folder / "image.onnx", _PALETTE)
+        return {
+            "text": {"onnx": "text.onnx", "tokenizer": "tokenizer.json"},
+            "image": {
+                "onnx": "image.onnx",
+                "outputs": ["joint", "visual"],
+                "preprocess": {
+                    "resize": [16, 16],
+                    "resample": "bilinear",
+                    "scale": [1.0, 1.0, 1.0],
+                    "shift": [0.0, 0.0, 0.0],
+                },
+            },
+        }
