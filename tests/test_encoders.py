@@ -442,6 +442,48 @@ def test_siglip_folder_loads_and_matches_pytorch(tmp_path, monkeypatch):
         want = _features(model.get_image_features(pixel_values=torch.from_numpy(ours))).numpy()
     assert cosines(want, encoder.embed_images([image]).joint).min() >= 0.9999
     assert encoder.runtime == {"text": "onnx", "image": "onnx"}
+    _check_query_export(encoder, texts, [image], tmp_path / "export")
+
+
+def _check_query_export(encoder, texts, images, folder):
+    """The exported query graphs, run as a searcher runs them, give the encoder's vectors."""
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    from picsearch.searcher import preprocess
+
+    folder.mkdir()
+    spec = encoder.export_query_model(folder)
+    tokenizer = Tokenizer.from_file(str(folder / spec["text"]["tokenizer"]))
+    encoded = tokenizer.encode_batch(texts)
+    feed = {
+        "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
+        "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
+    }
+    text = ort.InferenceSession(str(folder / spec["text"]["onnx"]))
+    names = [i.name for i in text.get_inputs()]
+    (vectors,) = text.run(["embedding"], {n: feed[n] for n in names})
+    assert cosines(vectors, encoder.embed_texts(texts)).min() >= 0.9999
+    pixels = np.stack([preprocess(im, spec["image"]["preprocess"]) for im in images])
+    np.testing.assert_allclose(
+        pixels, np.stack([encoder.preprocess(im) for im in images]), atol=1e-4
+    )
+    image = ort.InferenceSession(str(folder / spec["image"]["onnx"]))
+    (joint,) = image.run(["joint"], {"pixels": pixels})
+    assert cosines(joint, encoder.embed_images(images).joint).min() >= 0.9999
+
+
+def test_clip_folder_exports_query_graphs(tiny_clip, tmp_path, monkeypatch):
+    from picsearch.encoders.clip import ClipEncoder
+
+    monkeypatch.setenv("PICSEARCH_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(1)
+    images = [
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8))
+        for h, w in ((48, 80), (90, 33), (20, 20))
+    ]
+    encoder = ClipEncoder(str(tiny_clip[0]))
+    _check_query_export(encoder, ["a cat", "a dog sat on a mat with a cat"], images, tmp_path / "q")
 
 
 def test_clip_through_load_encoder(tiny_clip, tmp_path, monkeypatch):

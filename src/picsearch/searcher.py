@@ -186,6 +186,9 @@ class TextSearcher(_Searcher):
         from tokenizers import Tokenizer
 
         self._session_text = self._session("onnx")
+        self._text_inputs = [i.name for i in self._session_text.get_inputs()]
+        if not set(self._text_inputs) <= {"input_ids", "attention_mask"}:
+            raise self._bundle._error(f"its text encoder takes unknown inputs {self._text_inputs}")
         name = "encoders/" + self._field("encoders", "text", "tokenizer", kind=str)
         self._tokenizer = Tokenizer.from_str(self._bundle.read(name).decode("utf-8"))
 
@@ -196,9 +199,8 @@ class TextSearcher(_Searcher):
         encoding = self._tokenizer.encode_batch([text])
         ids = np.array([e.ids for e in encoding], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encoding], dtype=np.int64)
-        (vector,) = self._session_text.run(
-            ["embedding"], {"input_ids": ids, "attention_mask": mask}
-        )
+        feed = {"input_ids": ids, "attention_mask": mask}
+        (vector,) = self._session_text.run(["embedding"], {n: feed[n] for n in self._text_inputs})
         return vector[0]
 
     def search(self, text: str, *, k: int | None = None) -> SearchResult:
@@ -257,13 +259,20 @@ def preprocess(image: Image.Image, spec: dict[str, Any]) -> np.ndarray:
     """An RGB image to the (3, H, W) float32 array an exported image graph takes."""
     image = image.convert("RGB") if image.mode != "RGB" else image
     resample = _RESAMPLE[spec.get("resample", "bilinear")]
+    crop = spec.get("crop")
     if spec.get("resize"):
         height, width = spec["resize"]
         image = image.resize((width, height), resample)
     elif spec.get("resize_short"):
-        image = _resize_short(image, int(spec["resize_short"]), spec.get("crop"), resample)
-    if spec.get("crop"):
-        crop_h, crop_w = spec["crop"]
+        image = _resize_short(image, spec, resample)
+    if crop:
+        crop_h, crop_w = crop
+        if spec.get("pad_to_crop") and (image.width < crop_w or image.height < crop_h):
+            canvas = Image.new("RGB", (max(image.width, crop_w), max(image.height, crop_h)))
+            canvas.paste(
+                image, ((canvas.width - image.width) // 2, (canvas.height - image.height) // 2)
+            )
+            image = canvas
         left, top = (image.width - crop_w) // 2, (image.height - crop_h) // 2
         image = image.crop((left, top, left + crop_w, top + crop_h))
     pixels = np.asarray(image, dtype=np.float32)
@@ -271,11 +280,19 @@ def preprocess(image: Image.Image, spec: dict[str, Any]) -> np.ndarray:
     return np.ascontiguousarray(pixels.transpose(2, 0, 1))
 
 
-def _resize_short(image: Image.Image, short: int, crop: list[int] | None, resample) -> Image.Image:
-    """Short side to ``short`` (never below the crop), as the encoders' preprocess does."""
-    if min(image.size) == short:
+def _resize_short(image: Image.Image, spec: dict[str, Any], resample) -> Image.Image:
+    """Short side to ``resize_short``: rounded and never below the crop (picsearch's
+    encoders), or with ``rounding="floor"`` as Hugging Face image processors do."""
+    short = int(spec["resize_short"])
+    width, height = image.size
+    if spec.get("rounding") == "floor":
+        if width <= height:
+            size = (short, int(short * height / width))
+        else:
+            size = (int(short * width / height), short)
+        return image if size == image.size else image.resize(size, resample)
+    if min(width, height) == short:
         return image
-    scale = short / min(image.size)
-    low = max(crop) if crop else 1
-    size = (max(low, round(image.width * scale)), max(low, round(image.height * scale)))
-    return image.resize(size, resample)
+    scale = short / min(width, height)
+    low = max(spec.get("crop") or [1])
+    return image.resize((max(low, round(width * scale)), max(low, round(height * scale))), resample)

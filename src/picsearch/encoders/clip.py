@@ -14,6 +14,7 @@ CLIP image vectors also serve image-to-image search, so ``visual_dim`` is None.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -390,6 +391,61 @@ class ClipEncoder:
         if not images:
             return self.embed_arrays(np.zeros((0, 3, *self.image_settings.output_hw), np.float32))
         return self.embed_arrays(np.stack([self.preprocess(image) for image in images]))
+
+    # ----------------------------------------------------------------- export
+
+    def export_query_model(self, folder: Path) -> dict:
+        """Self-contained query graphs for a one-file searcher (see ``query_graphs``)."""
+        from . import query_graphs as graphs
+
+        for kind, inputs, output in (
+            ("text", {}, "embedding"),
+            ("image", {"pixel_values": "pixels"}, "joint"),
+        ):
+            if self._tower(kind)[0] != "onnx":
+                raise InvalidInput(f"{self.folder}: the {kind} tower has no ONNX export to ship")
+            model = graphs.load(onnx_export.onnx_path(self.model_id, kind, _EXPORT_VERSION))
+            for old, new in inputs.items():
+                graphs.rename_value(model, old, new)
+            nodes, inits = graphs.l2_normalize_nodes("features", output)
+            graphs.save(
+                graphs.append(model, nodes, inits, {output: self.dim}), folder / f"{kind}.onnx"
+            )
+        self._query_tokenizer().save(str(folder / "tokenizer.json"))
+        return {
+            "text": {"onnx": "text.onnx", "tokenizer": "tokenizer.json"},
+            "image": {
+                "onnx": "image.onnx",
+                "outputs": ["joint"],
+                "preprocess": self._preprocess_spec(),
+            },
+        }
+
+    def _query_tokenizer(self):
+        """The folder's fast tokenizer with tokenize()'s padding and truncation built in."""
+        hf = self._get_tokenizer()
+        if not getattr(hf, "is_fast", False):
+            raise InvalidInput(f"{self.folder}: a searcher needs a fast tokenizer (tokenizer.json)")
+        tokenizer = copy.deepcopy(hf.backend_tokenizer)
+        tokenizer.enable_truncation(max_length=self.max_tokens)
+        fixed = self.max_tokens if self.model_type == "siglip" else None
+        tokenizer.enable_padding(pad_id=hf.pad_token_id or 0, pad_token=hf.pad_token, length=fixed)
+        return tokenizer
+
+    def _preprocess_spec(self) -> dict:
+        s = self.image_settings
+        spec: dict = {
+            "resample": {Image.Resampling.BICUBIC: "bicubic"}.get(s.resample, "bilinear"),
+            "scale": s.scale.reshape(3).tolist(),
+            "shift": s.shift.reshape(3).tolist(),
+        }
+        if s.do_resize and s.shortest_edge is not None:
+            spec.update(resize_short=s.shortest_edge, rounding="floor", pad_to_crop=True)
+        elif s.do_resize:
+            spec["resize"] = list(s.resize_hw)
+        if s.do_center_crop:
+            spec["crop"] = list(s.crop_hw)
+        return spec
 
 
 class _TowerModule:

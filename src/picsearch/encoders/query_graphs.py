@@ -86,7 +86,7 @@ def rename_value(model, old: str, new: str) -> None:
     for node in graph.node:
         node.input[:] = [new if name == old else name for name in node.input]
         node.output[:] = [new if name == old else name for name in node.output]
-    for value in graph.output:
+    for value in [*graph.input, *graph.output]:
         if value.name == old:
             value.name = new
 
