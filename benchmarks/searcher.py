@@ -32,7 +32,7 @@ from PIL import Image, ImageEnhance, ImageOps
 
 import picsearch
 from picsearch import SearcherOptions, TextSearcher
-from picsearch.export import export_searcher
+from picsearch.export import QUANTIZE, export_searcher
 from picsearch.export_check import probe_texts
 from picsearch.samples import SAMPLE_CAPTIONS, write_sample_photos
 
@@ -151,20 +151,17 @@ def main() -> None:
     captions = [c for cs in SAMPLE_CAPTIONS.values() for c in cs]
     queries = (captions + probe_texts(args.queries))[: args.queries]
     files = {}
-    for quantize in ("none", "int8"):
+    for quantize in QUANTIZE:
         report = export_searcher(library, work / f"photos-{quantize}.searcher", quantize=quantize)
         files[quantize] = report
         log(str(report))
 
-    float_searcher = TextSearcher.create_from_file(
-        files["none"].path, SearcherOptions(max_results=10)
-    )
-    int8_searcher = TextSearcher.create_from_file(
-        files["int8"].path, SearcherOptions(max_results=10)
-    )
-    timing = latency(float_searcher, queries)
-    same_float, recall_float = agreement(library, float_searcher, queries)
-    same_int8, recall_int8 = agreement(library, int8_searcher, queries)
+    searchers = {
+        q: TextSearcher.create_from_file(files[q].path, SearcherOptions(max_results=10))
+        for q in QUANTIZE
+    }
+    timing = latency(searchers["none"], queries)
+    agree = {q: agreement(library, searchers[q], queries) for q in QUANTIZE}
 
     open_searcher = (
         "from picsearch import TextSearcher\n"
@@ -176,19 +173,32 @@ def main() -> None:
     cold = {"searcher": cold_start(open_searcher), "library": cold_start(open_library)}
 
     print(f"\nOne-file searcher, default model, {args.items:,} items, 1 thread\n")
-    print("| | float | int8 |")
-    print("|---|---:|---:|")
-    for label, key, scale, unit in (
-        ("file size", "bytes", 1e6, "MB"),
-        ("  encoders", "encoder_bytes", 1e6, "MB"),
-        ("  index", "index_bytes", 1e6, "MB"),
-    ):
-        values = [getattr(files[q], key) / scale for q in ("none", "int8")]
-        print(f"| {label} | {values[0]:.1f} {unit} | {values[1]:.1f} {unit} |")
-    per_item = [files[q].index_bytes / args.items for q in ("none", "int8")]
-    print(f"| index bytes per item | {per_item[0]:.0f} | {per_item[1]:.0f} |")
-    print(f"| same top-10 as the library, same order | {same_float:.1%} | {same_int8:.1%} |")
-    print(f"| recall@10 against the library | {recall_float:.3f} | {recall_int8:.3f} |")
+    print("| --quantize | " + " | ".join(QUANTIZE) + " |")
+    print("|---|" + "---:|" * len(QUANTIZE))
+    rows = {
+        "file size (MB)": [files[q].bytes / 1e6 for q in QUANTIZE],
+        "  encoders (MB)": [files[q].encoder_bytes / 1e6 for q in QUANTIZE],
+        "  index (MB)": [files[q].index_bytes / 1e6 for q in QUANTIZE],
+        "bytes per item, whole file": [files[q].bytes / args.items for q in QUANTIZE],
+        "bytes per item, index": [files[q].index_bytes / args.items for q in QUANTIZE],
+    }
+    for label, values in rows.items():
+        print(f"| {label} | " + " | ".join(f"{v:,.1f}" for v in values) + " |")
+    print(
+        "| text: same top-10 as the library, same order | "
+        + " | ".join(f"{agree[q][0]:.1%}" for q in QUANTIZE)
+        + " |"
+    )
+    print(
+        "| text: recall@10 against the library | "
+        + " | ".join(f"{agree[q][1]:.3f}" for q in QUANTIZE)
+        + " |"
+    )
+    print(
+        "| image: recall@10 against the library (20 photos) | "
+        + " | ".join(f"{files[q].image_recall_at_10:.3f}" for q in QUANTIZE)
+        + " |"
+    )
 
     e2e, enc, idx = timing["end_to_end"], timing["encoder"], timing["index"]
     parts = enc + idx
@@ -214,8 +224,7 @@ def main() -> None:
         "bytes": {q: files[q].bytes for q in files},
         "ratio_p50": ratio50,
         "ratio_p99": ratio99,
-        "same_order_float": same_float,
-        "recall_int8": recall_int8,
+        "agreement": agree,
         "cold": cold,
     }
     print("\n" + json.dumps(result))

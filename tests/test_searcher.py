@@ -71,11 +71,12 @@ def test_cli_export_then_search(tiny_library, tmp_path: Path, capsys) -> None:
     assert "--folder work with --db libraries" in capsys.readouterr().err
 
 
-def test_int8_export_reports_its_cost(tiny_library, tmp_path: Path) -> None:
-    report = export_searcher(tiny_library, tmp_path / "small.searcher", quantize="int8")
-    assert report.quantize == "int8" and report.text_recall_at_10 >= 0.98
+@pytest.mark.parametrize("quantize", ["vectors", "int8"])
+def test_int8_export_reports_its_cost(tiny_library, tmp_path: Path, quantize: str) -> None:
+    report = export_searcher(tiny_library, tmp_path / "small.searcher", quantize=quantize)
+    assert report.quantize == quantize and report.text_recall_at_10 >= 0.98
     manifest = json.loads(zipfile.ZipFile(report.path).read("manifest.json"))
-    assert manifest["quantize"] == "int8" and manifest["spaces"]["joint"]["backend"] == "exact"
+    assert manifest["quantize"] == quantize and manifest["spaces"]["joint"]["backend"] == "exact"
     assert "store_int8.npy" in " ".join(manifest["parts"])
 
 

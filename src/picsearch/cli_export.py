@@ -19,10 +19,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     export.add_argument("-o", "--output", required=True, metavar="FILE", help="searcher file")
     export.add_argument(
         "--quantize",
-        choices=["none", "int8"],
+        choices=["none", "vectors", "int8"],
         default="none",
-        help="int8: quantize the encoders' weights and the stored vectors (smaller, "
-        "slightly different results; the cost is measured and printed)",
+        help="vectors: int8 stored vectors; int8: also the text encoder's weights "
+        "(smaller, slightly different results: the cost is measured and printed)",
     )
     export.add_argument("--json", action="store_true", help="print the export report as JSON")
     export.set_defaults(run=_run_export)

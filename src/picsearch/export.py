@@ -21,7 +21,8 @@ from .library import Library, _metadata
 
 __all__ = ["ExportReport", "export_searcher", "QUANTIZE"]
 
-QUANTIZE = ("none", "int8")
+#: none: float everything; vectors: int8 stored vectors; int8: int8 vectors and text encoder.
+QUANTIZE = ("none", "vectors", "int8")
 #: How many built-in text probes and library photos the export checks itself with.
 TEXT_PROBES = 100
 IMAGE_PROBES = 20
@@ -99,8 +100,10 @@ def _write_encoders(encoder: Any, folder: Path, quantize: str) -> dict[str, Any]
     folder.mkdir(parents=True)
     description = encoder.export_query_model(folder)
     if quantize == "int8":
-        for part in ("text", "image"):
-            _quantize_graph(folder / description[part]["onnx"])
+        # The text encoder only: dynamic int8 of the CNN's depthwise convolutions halved
+        # image recall@10 against the float model (0.50) in benchmarks/searcher.py.
+        _quantize_graph(folder / description["text"]["onnx"])
+        description["text"]["weights"] = "int8"
     return description
 
 
@@ -114,7 +117,8 @@ def _quantize_graph(path: Path) -> None:
     level = root.level
     root.setLevel(logging.ERROR)  # the quantizer's advice lines are not for our users
     try:
-        quantize_dynamic(str(path), str(target), weight_type=QuantType.QInt8)
+        # Per-channel scales: recall@10 against float 0.87 instead of 0.74 per tensor.
+        quantize_dynamic(str(path), str(target), weight_type=QuantType.QInt8, per_channel=True)
     finally:
         root.setLevel(level)
     os.replace(target, path)
@@ -124,7 +128,7 @@ def _write_indexes(library: Library, folder: Path, quantize: str) -> dict[str, A
     spaces = {}
     for space in library._space_names():
         index = library._space(space).sync(library._catalog).index
-        if quantize == "int8":
+        if quantize != "none":
             index = _int8_copy(index)
         index.save(folder / space)
         spaces[space] = {
@@ -138,6 +142,8 @@ def _write_indexes(library: Library, folder: Path, quantize: str) -> dict[str, A
 
 def _int8_copy(index: ann.AnnIndex) -> ann.AnnIndex:
     """The same index with int8 vectors: int8 codes for exact search, int8 re-ranking else."""
+    if index.backend != "exact" and index.options.reorder_dtype == "int8":
+        return index  # already int8 where it keeps vectors
     vectors, ids = index.vectors_and_ids()
     if index.backend == "exact":
         options = ann.IndexOptions(backend="exact", quantization="int8")
