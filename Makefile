@@ -28,6 +28,9 @@ demo: install
 	@echo "== search \"a flower\" --image $(DEMO)/query.jpg"
 	@$(BIN)/picsearch search "a flower" --image $(DEMO)/query.jpg --db $(DEMO)/photos.db -k 3
 	$(BIN)/picsearch info --db $(DEMO)/photos.db
+	$(BIN)/picsearch export --db $(DEMO)/photos.db -o $(DEMO)/photos.searcher
+	@echo "== search \"a cat\" --searcher $(DEMO)/photos.searcher (one file, no torch needed)"
+	@$(BIN)/picsearch search "a cat" --searcher $(DEMO)/photos.searcher -k 3
 
 test: install
 	$(BIN)/python -m pytest -q
