@@ -2,6 +2,7 @@
 
 ``default``            the built-in offline model (MiniLM text + ImageNet CNN bridge)
 ``clip:/path/to/dir``  a CLIP or SigLIP model from a local Hugging Face folder
+``dual:/path/to/dir``  a dual encoder trained by ``picsearch train`` (heads over the default)
 ``tiny``               a deterministic, dependency-free colour encoder for tests and examples
 """
 
@@ -36,6 +37,12 @@ def _clip(arg: str) -> Encoder:
     return ClipEncoder(arg)
 
 
+def _dual(arg: str) -> Encoder:
+    from .dual import DualEncoder
+
+    return DualEncoder(arg)
+
+
 def _tiny(arg: str) -> Encoder:
     from .tiny import TinyEncoder
 
@@ -45,6 +52,7 @@ def _tiny(arg: str) -> Encoder:
 register_encoder("default", _default)
 register_encoder("clip", _clip)
 register_encoder("tiny", _tiny)
+register_encoder("dual", _dual)
 
 
 def load_encoder(spec: str = "default") -> Encoder:
