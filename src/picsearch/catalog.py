@@ -13,11 +13,14 @@ from typing import Any
 
 import numpy as np
 
+from .concepts.store import SCHEMA as CONCEPT_SCHEMA
+from .concepts.store import ConceptStore
 from .errors import LibraryError, ModelMismatch
 
 __all__ = ["Catalog", "Row", "SCHEMA_VERSION", "display_path"]
 
-SCHEMA_VERSION = 1
+#: 2 added the concept tables (concepts, concept_runs, photo_text); 1 is migrated on open.
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -76,6 +79,7 @@ class Catalog:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            self._db.executescript(CONCEPT_SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise LibraryError(f"{path} is not a picsearch library ({exc})") from None
         self._check_schema()
@@ -83,7 +87,8 @@ class Catalog:
     # -- meta -----------------------------------------------------------------
     def _check_schema(self) -> None:
         version = self.get_meta("schema_version")
-        if version is None:
+        if version is None or int(version) < SCHEMA_VERSION:
+            # Older files gained the tables they lack when the schema script ran.
             self.set_meta("schema_version", str(SCHEMA_VERSION))
         elif int(version) > SCHEMA_VERSION:
             raise LibraryError(
@@ -125,6 +130,11 @@ class Catalog:
     @property
     def model_spec(self) -> str | None:
         return self.get_meta("model_spec")
+
+    @property
+    def concepts(self) -> ConceptStore:
+        """The photos' concepts and OCR text, on this connection and its transactions."""
+        return ConceptStore(self._db)
 
     @property
     def generation(self) -> int:
@@ -202,6 +212,9 @@ class Catalog:
             visual=visual,
             metadata=metadata,
         )
+        target = self.concepts.item_id(path_bytes)
+        if target is not None:
+            self.concepts.copy(source_id, target)
 
     def touch(self, item_id: int, *, size: int, mtime_ns: int) -> None:
         """Same content, new file times: update the identity, keep the vectors."""

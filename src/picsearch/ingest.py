@@ -16,9 +16,11 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .catalog import Catalog
+from .concepts import ConceptBank, Detections
+from .concepts.bank import blend_weight_for
 from .encoders import Encoder
 from .errors import InvalidInput
-from .images import IMAGE_EXTENSIONS, Unusable, decode, read_file
+from .images import IMAGE_EXTENSIONS, Unusable, _shrink, decode, read_file
 
 __all__ = ["IndexSummary", "Skip", "index_paths"]
 
@@ -74,6 +76,7 @@ class _Prepared:
     width: int
     height: int
     array: np.ndarray
+    concepts: Detections | None = None
 
 
 @dataclass(frozen=True)
@@ -93,14 +96,20 @@ def index_paths(
     batch_size: int = 32,
     workers: int | None = None,
     progress: bool = False,
+    concepts: ConceptBank | None = None,
 ) -> IndexSummary:
-    """Bring the catalog up to date with the image files under ``roots``."""
+    """Bring the catalog up to date with the image files under ``roots``.
+
+    ``concepts`` runs its detectors on every photo embedded, and on unchanged
+    photos that its detectors have not looked at yet.
+    """
     root_paths = _check_roots(roots)
-    _warm_up(encoder)  # a first-use model export is not part of the indexing speed
+    _warm_up(encoder, concepts)  # a first-use model export is not part of the indexing speed
     started = time.perf_counter()
     summary = IndexSummary()
     known = catalog.file_states()
     by_hash = {digest: item_id for item_id, _, _, digest in known.values()}
+    refresh = _unseen_by(concepts, catalog, known)
     todo: list[_Found] = []
     seen: set[bytes] = set()
     for entry in _walk(root_paths):
@@ -109,15 +118,17 @@ def index_paths(
             continue
         seen.add(entry.path_bytes)
         state = known.get(entry.path_bytes)
-        if state and state[1:3] == (entry.size, entry.mtime_ns):
+        same_file = state and state[1:3] == (entry.size, entry.mtime_ns)
+        if same_file and entry.path_bytes not in refresh:
             summary.unchanged += 1
         else:
             todo.append(entry)
 
     def prepare(found: _Found) -> _Prepared | _Same | Skip:
-        return _prepare(found, encoder, by_hash, max_pixels)
+        hashes = {} if found.path_bytes in refresh else by_hash
+        return _prepare(found, encoder, hashes, max_pixels, concepts)
 
-    writer = _Writer(catalog, encoder, known, summary, batch_size)
+    writer = _Writer(catalog, encoder, known, summary, batch_size, concepts)
     # disable=None: tqdm shows the bar only when stderr is a terminal.
     bar = tqdm(
         total=len(todo),
@@ -139,11 +150,25 @@ def index_paths(
     return summary
 
 
-def _warm_up(encoder: Encoder) -> None:
+def _warm_up(encoder: Encoder, concepts: ConceptBank | None) -> None:
     """Load (or on first use, export) the image model before the clock starts."""
     prepare = getattr(encoder, "prepare_images", None)
     if prepare is not None:
         prepare()
+    if concepts is not None:
+        concepts.prepare()
+
+
+def _unseen_by(
+    concepts: ConceptBank | None, catalog: Catalog, known: dict[bytes, tuple[int, int, int, str]]
+) -> set[bytes]:
+    """Paths of cataloged photos that some of the bank's detectors have not looked at."""
+    if concepts is None or not known:
+        return set()
+    wanted = frozenset(concepts.prepare())
+    seen = catalog.concepts.detectors_by_item()
+    nothing: frozenset[str] = frozenset()
+    return {path for path, state in known.items() if not wanted <= seen.get(state[0], nothing)}
 
 
 def _check_roots(roots: Iterable[str | os.PathLike[str]]) -> list[str]:
@@ -194,20 +219,25 @@ def _stat(path: str) -> _Found | Skip:
 
 
 def _prepare(
-    found: _Found, encoder: Encoder, by_hash: dict[str, int], max_pixels: int
+    found: _Found,
+    encoder: Encoder,
+    by_hash: dict[str, int],
+    max_pixels: int,
+    concepts: ConceptBank | None = None,
 ) -> _Prepared | _Same | Skip:
-    """Runs in a worker thread: read, hash, and unless the content is known, decode."""
+    """Runs in a worker thread: read, hash, and unless the content is known, decode
+    (and run the concept detectors on the decoded photo)."""
     try:
         file = read_file(found.path)
         if file.digest in by_hash:
             return _Same(found, by_hash[file.digest])
-        image, width, height = decode(
-            file.data, short_side=encoder.decode_size, max_pixels=max_pixels
-        )
-        array = encoder.preprocess(image)
+        side = max(encoder.decode_size, concepts.decode_side if concepts else 0)
+        image, width, height = decode(file.data, short_side=side, max_pixels=max_pixels)
+        detections = concepts.detect(image, label=found.path) if concepts else None
+        array = encoder.preprocess(_shrink(image, encoder.decode_size))
     except Unusable as exc:
         return Skip(found.path, str(exc))
-    return _Prepared(found, file.digest, width, height, array)
+    return _Prepared(found, file.digest, width, height, array, detections)
 
 
 def _ordered(
@@ -235,9 +265,11 @@ class _Writer:
         known: dict[bytes, tuple[int, int, int, str]],
         summary: IndexSummary,
         batch_size: int,
+        concepts: ConceptBank | None = None,
     ) -> None:
         self.catalog, self.encoder, self.known = catalog, encoder, known
         self.summary, self.batch_size = summary, batch_size
+        self.concepts, self.blend_weight = concepts, blend_weight_for(encoder)
         self.batch: list[_Prepared] = []
 
     def take(self, result: _Prepared | _Same) -> None:
@@ -270,6 +302,10 @@ class _Writer:
         if not self.batch:
             return
         embeddings = self.encoder.embed_arrays(np.stack([p.array for p in self.batch]))
+        joint = embeddings.joint
+        if self.concepts is not None:
+            found = [p.concepts for p in self.batch]
+            joint = self.concepts.blend(joint, found, self.encoder.embed_texts, self.blend_weight)
         with self.catalog.transaction():
             for i, prepared in enumerate(self.batch):
                 found = prepared.found
@@ -280,9 +316,12 @@ class _Writer:
                     digest=prepared.digest,
                     width=prepared.width,
                     height=prepared.height,
-                    joint=embeddings.joint[i],
+                    joint=joint[i],
                     visual=None if embeddings.visual is None else embeddings.visual[i],
                 )
+                item_id = self.catalog.concepts.item_id(found.path_bytes)
+                if item_id is not None:
+                    self.catalog.concepts.replace(item_id, prepared.concepts)
         for prepared in self.batch:
             self._count(prepared.found)
         self.batch = []

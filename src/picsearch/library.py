@@ -6,7 +6,7 @@ import datetime as dt
 import functools
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,9 @@ from PIL import Image
 
 from . import ann
 from .catalog import Catalog, Row
+from .concepts import DEFAULT_LEVEL, ConceptBank, check_level
+from .concepts.filters import Filters
+from .concepts.fusion import TEXT_WEIGHT, fuse, query_words, rank_text_only
 from .encoders import Encoder, load_encoder
 from .errors import InvalidInput
 from .images import DEFAULT_MAX_PIXELS, Unusable, load_query_image
@@ -25,6 +28,9 @@ from .vector_index import SpaceIndex
 
 __all__ = ["Library", "Hit", "Item", "LibraryInfo", "open"]
 
+#: The concepts level of a library that was never given one.
+DEFAULT_CONCEPTS = DEFAULT_LEVEL
+
 ImageQuery = str | os.PathLike[str] | Image.Image
 #: A point in time for the date filters: a Unix timestamp, a datetime, a date or an ISO string.
 Moment = float | int | dt.datetime | dt.date | str
@@ -32,13 +38,20 @@ Moment = float | int | dt.datetime | dt.date | str
 
 @dataclass(frozen=True)
 class Hit:
-    """One search result. ``score`` is a cosine similarity: higher is closer."""
+    """One search result. ``score`` is a cosine similarity: higher is closer (plus the
+    full-text bonus when the query's words are in the photo, see ``search``).
+
+    ``concepts`` maps what the concept bank saw in the photo to its confidence
+    ("person": 0.91, "color:red": 0.8, ...); ``text`` is the words read in it.
+    """
 
     rank: int
     id: int
     path: str
     score: float
     metadata: dict[str, Any] = field(default_factory=dict)
+    concepts: dict[str, float] = field(default_factory=dict)
+    text: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -93,6 +106,7 @@ class Library:
         self.model = model or stored or "default"
         self._encoder: Encoder | None = None
         self._spaces: dict[str, SpaceIndex] = {}
+        self._banks: dict[tuple[str, int], ConceptBank] = {}
         if model is not None:
             self._catalog.check_model_spec(model)
 
@@ -115,12 +129,18 @@ class Library:
         workers: int | None = None,
         progress: bool = False,
         metadata: MetadataSource | None = None,
+        concepts: str | None = None,
     ) -> IndexSummary:
         """Add new and changed images under ``paths``, drop the deleted ones.
 
         ``metadata`` attaches your own JSON-serialisable fields to the photos: a
         dict from path to dict, or a function of the path returning a dict (or
         None). They come back in each hit's ``metadata`` and in exported searchers.
+
+        ``concepts`` ("off", "fast" or "full") picks the detectors run on each photo
+        (people, text, colours, objects; see docs/concepts.md). None: the level this
+        library was last indexed with, else "fast". Photos indexed at a lower level
+        are looked at again by the detectors they missed.
         """
         if isinstance(paths, str | os.PathLike):
             paths = [paths]
@@ -133,12 +153,25 @@ class Library:
             batch_size=batch_size,
             workers=workers,
             progress=progress,
+            concepts=self._concept_bank(concepts, workers),
         )
         if metadata is not None:
             attach_metadata(self._catalog, paths, metadata)
         for space in self._space_names():
             self._space(space).maintain(self._catalog)
         return summary
+
+    def _concept_bank(self, level: str | None, workers: int | None) -> ConceptBank | None:
+        if level is None:
+            level = self._catalog.get_meta("concepts") or DEFAULT_CONCEPTS
+        else:
+            self._catalog.set_meta("concepts", check_level(level))
+        if level == "off":
+            return None
+        key = (level, workers or os.cpu_count() or 1)
+        if key not in self._banks:
+            self._banks[key] = ConceptBank(level, workers=key[1])
+        return self._banks[key]
 
     def _space_names(self) -> list[str]:
         return ["joint", "visual"] if self.encoder.visual_dim else ["joint"]
@@ -162,24 +195,45 @@ class Library:
         after: Moment | None = None,
         before: Moment | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        people: bool | None = None,
+        has_text: bool | None = None,
+        bw: bool | None = None,
+        color: str | None = None,
+        text_only: bool = False,
+        text_weight: float = TEXT_WEIGHT,
     ) -> list[Hit]:
         """The ``k`` closest images to a text, an example image, or both (scores averaged).
 
         ``like`` searches by the stored photo with that id ("more like this"; the
         photo itself is left out). ``folder`` keeps the photos under that folder;
         ``after``/``before`` keep those whose file time is in [after, before).
+
+        Concept filters (photos indexed with concepts): ``people`` True keeps photos
+        with people, False those without; ``has_text``, ``bw`` (black and white) the
+        same; ``color`` keeps photos where that colour dominates. Filters alone list
+        the matching photos (scored by their mean confidence in the wanted concepts).
+        A text query is also matched against the words read in the photos:
+        ``score = cosine + text_weight * share of the query's words found`` (see
+        ``picsearch.concepts.fusion``); ``text_only`` ranks by those words alone.
         """
         _check_positive(k=k)
         if text is not None and not text.strip():
             raise InvalidInput("the text query is empty: describe what to find")
         if image is not None and like is not None:
             raise InvalidInput("give an example image or a stored photo id (like=), not both")
-        if text is None and image is None and like is None:
+        filters = Filters(people=people, has_text=has_text, bw=bw, color=color)
+        if text_only and (text is None or image is not None or like is not None):
+            raise InvalidInput("a text-only search looks for words: give words, and no image")
+        if text is None and image is None and like is None and not filters.any:
             raise InvalidInput("nothing to search for: give a text query or an image")
-        queries = self._queries(text, image, like, max_pixels)
-        subset = self._subset(folder, after, before)
+        subset = self._subset(folder, after, before, filters)
         if subset is not None and not len(subset):
             return []
+        if text_only:
+            return self._hits(self._text_only(str(text), subset)[:k])
+        if text is None and image is None and like is None:
+            return self._hits(filters.rank(self._catalog.concepts, subset)[:k])
+        queries = self._queries(text, image, like, max_pixels)
         wanted = k + (like is not None)
         if len(queries) == 1:
             ((space, vector),) = queries.items()
@@ -189,9 +243,63 @@ class Library:
             found = [(float(s), int(i)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
         else:
             found = self._blend(queries, wanted, subset)
-        found = [(s, i) for s, i in found if i != like][:k]
+        if text is not None:
+            found = self._fuse_words(text, queries, found, subset, text_weight)[:wanted]
+        return self._hits([(s, i) for s, i in found if i != like][:k])
+
+    def _hits(self, found: list[tuple[float, int]]) -> list[Hit]:
+        """Hits in order, each with its stored concepts and the words read in it."""
         rows = self._catalog.rows(i for _, i in found)
-        return [_hit(rank, rows[i], s) for rank, (s, i) in enumerate(found, 1) if i in rows]
+        hits = [_hit(rank, rows[i], s) for rank, (s, i) in enumerate(found, 1) if i in rows]
+        stored = self._catalog.concepts.get(hit.id for hit in hits)
+        return [
+            replace(hit, concepts=stored[hit.id].confidences(), text=stored[hit.id].text)
+            if hit.id in stored
+            else hit
+            for hit in hits
+        ]
+
+    def _text_only(self, text: str, subset: np.ndarray | None) -> list[tuple[float, int]]:
+        words = query_words(text)
+        if not words:
+            raise InvalidInput(f"no words to look for in {text!r}: words need 3 or more letters")
+        store = self._catalog.concepts
+        if not len(store.ids_seen_by("ocr")):
+            raise InvalidInput(
+                f"no photo of {self.path} was read for words: index it with concepts 'full'"
+                " (picsearch index FOLDER --concepts full)"
+            )
+        matches = store.match(words)
+        if subset is not None:
+            allowed = set(subset.tolist())
+            matches = {i: m for i, m in matches.items() if i in allowed}
+        return rank_text_only(matches)
+
+    def _fuse_words(
+        self,
+        text: str,
+        queries: dict[str, np.ndarray],
+        found: list[tuple[float, int]],
+        subset: np.ndarray | None,
+        weight: float,
+    ) -> list[tuple[float, int]]:
+        """Add the full-text match of the query's words to the semantic scores."""
+        words = query_words(text)
+        if not words or weight == 0 or not self._catalog.concepts.has_text():
+            return found
+        matches = self._catalog.concepts.match(words)
+        if subset is not None:
+            allowed = set(subset.tolist())
+            matches = {i: m for i, m in matches.items() if i in allowed}
+        seen = {i for _, i in found}
+        extra = np.array(sorted(set(matches) - seen), dtype=np.int64)
+        semantic = list(found)
+        if len(extra):
+            scores = self._exact_scores(queries, extra)
+            semantic += [
+                (float(s), int(i)) for s, i in zip(scores, extra, strict=True) if s > -1e30
+            ]
+        return fuse(semantic, matches, weight)
 
     def get(self, item_id: int) -> Item:
         """The stored photo with this id."""
@@ -246,6 +354,12 @@ class Library:
             )
             candidates.update(int(i) for i in ids[0] if i >= 0)
         order = np.array(sorted(candidates), dtype=np.int64)
+        total = self._exact_scores(queries, order)
+        top = _top_k(total, k)
+        return [(float(total[i]), int(order[i])) for i in top if np.isfinite(total[i])]
+
+    def _exact_scores(self, queries: dict[str, np.ndarray], order: np.ndarray) -> np.ndarray:
+        """Mean over the query's spaces of the cosine of each photo in ``order`` (sorted ids)."""
         total = np.zeros(len(order), dtype=np.float32)
         for space, vector in queries.items():
             ids, vectors = self._catalog.space_vectors(space, len(vector), ids=order)
@@ -253,9 +367,7 @@ class Library:
             scores = np.full(len(order), -np.inf, dtype=np.float32)
             scores[np.searchsorted(order, ids)] = vectors @ vector
             total += scores
-        total /= len(queries)
-        top = _top_k(total, k)
-        return [(float(total[i]), int(order[i])) for i in top if np.isfinite(total[i])]
+        return total / len(queries)
 
     def _stored_query(self, item_id: int) -> dict[str, np.ndarray]:
         """The stored vector of a photo, in the space image queries use."""
@@ -270,8 +382,11 @@ class Library:
         folder: str | os.PathLike[str] | None,
         after: Moment | None,
         before: Moment | None,
+        filters: Filters | None = None,
     ) -> np.ndarray | None:
         subsets = []
+        if filters is not None and filters.any:
+            subsets.append(filters.ids(self._catalog.concepts))
         if folder is not None:
             path = os.path.abspath(os.path.expanduser(os.fspath(folder)))
             subsets.append(self._catalog.ids_under(os.fsencode(path)))
@@ -290,6 +405,30 @@ class Library:
         except Unusable as exc:
             raise InvalidInput(str(exc)) from None
         return self.encoder.embed_images([picture])
+
+    def concepts(self, photo: int | str | os.PathLike[str]) -> dict[str, Any]:
+        """What the concept bank stored for a photo (an id or a path): why it matches.
+
+        ``{"id", "path", "detectors", "concepts": [{"name", "confidence", "phrase"}],
+        "text"}``; ``detectors`` is empty for a photo indexed without concepts.
+        """
+        item_id = photo if isinstance(photo, int) else self._item_id(photo)
+        item = self.get(item_id)
+        stored = self._catalog.concepts.get([item_id]).get(item_id)
+        return {
+            "id": item.id,
+            "path": item.to_dict()["path"],
+            "detectors": list(stored.detectors) if stored else [],
+            "concepts": [asdict(c) for c in stored.concepts] if stored else [],
+            "text": stored.text if stored else "",
+        }
+
+    def _item_id(self, path: str | os.PathLike[str]) -> int:
+        absolute = os.path.abspath(os.path.expanduser(os.fspath(path)))
+        item_id = self._catalog.concepts.item_id(os.fsencode(absolute))
+        if item_id is None:
+            raise InvalidInput(f"{absolute} is not in {self.path}: index its folder first")
+        return item_id
 
     # -- the rest ---------------------------------------------------------------
     def info(self) -> LibraryInfo:
