@@ -1,0 +1,370 @@
+"""Near-duplicate photos: LSH candidates, exact cosine confirmation, guarded groups, a keeper.
+
+1. Candidates: pairs of photos that share a bucket in any random-projection LSH
+   table (``picsearch.lsh``); a small library is compared all against all.
+2. Confirmation: the exact cosine similarity of each candidate pair, kept when
+   at least ``threshold``.
+3. Groups: confirmed pairs are merged with union-find. A chain of merely
+   similar photos (A like B like C ... like Z) must not become one giant group,
+   so every member of a group must also be at least ``threshold - GUARD_MARGIN``
+   similar to the group's centre (its best-connected member); a component that
+   fails is split into such stars, best-connected centres first.
+4. Keeper: the largest resolution, then the largest file, then the oldest.
+
+Vectors: the image-only ``visual`` space when the model has one (the default
+model's CNN features, made for image-to-image similarity), else ``joint``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import InvalidInput
+from .lsh import LshOptions, candidate_blocks
+
+if TYPE_CHECKING:
+    from .library import Library
+
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "GUARD_MARGIN",
+    "Member",
+    "Group",
+    "find_duplicates",
+    "similar_pairs",
+    "group_rows",
+    "keeper_key",
+]
+
+log = logging.getLogger(__name__)
+
+#: Cosine similarity (visual space of the default model) at which two photos are
+#: near-duplicates; chosen by the F1 sweep of benchmarks/dups.py (docs/dups.md).
+DEFAULT_THRESHOLD = 0.78
+#: A member may be this much less similar to its group's centre than the threshold.
+GUARD_MARGIN = 0.1
+#: Below this many photos every pair is compared exactly (it is fast); above, LSH.
+EXACT_BELOW = 4096
+#: Confirmed pairs kept per photo (its most similar): bounds memory in crowded collections.
+MAX_NEIGHBOURS = 32
+#: Groups up to this size list every pair; larger ones list each member against the keeper.
+ALL_PAIRS_UP_TO = 16
+_BLOCK = 2048
+#: Vectors stacked at a time to confirm candidate blocks (bounds a temporary).
+_GATHER_ROWS = 8192
+_PENDING = 1 << 20
+
+
+@dataclass(frozen=True)
+class Member:
+    """One photo of a group, with what the keeper rule looks at."""
+
+    id: int
+    path: str
+    width: int
+    height: int
+    size: int
+    mtime: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "path": os.fsencode(self.path).decode("utf-8", "backslashreplace"),
+            "width": self.width,
+            "height": self.height,
+            "size": self.size,
+            "mtime": self.mtime,
+        }
+
+
+@dataclass(frozen=True)
+class Group:
+    """Near-duplicates: members (keeper first), the keeper's id, and (id_a, id_b, cosine) pairs."""
+
+    members: list[Member]
+    keeper: int
+    pairs: list[tuple[int, int, float]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "keeper": self.keeper,
+            "members": [m.to_dict() | {"keeper": m.id == self.keeper} for m in self.members],
+            "pairs": [{"a": a, "b": b, "cosine": round(s, 6)} for a, b, s in self.pairs],
+        }
+
+
+def find_duplicates(
+    library: Library,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    space: str | None = None,
+    lsh: LshOptions | None = None,
+) -> list[Group]:
+    """Groups of near-duplicate photos in a library, largest first, keeper first in each.
+
+    ``space`` is "visual" or "joint" (default: visual when the model has it).
+    ``lsh`` forces LSH candidates (with these options) even for a small library.
+    """
+    _check_threshold(threshold)
+    ids, vectors = _library_vectors(library, space)
+    pairs, sims = similar_pairs(vectors, threshold=threshold, lsh=lsh)
+    groups, gone = [], 0
+    for rows in group_rows(vectors, pairs, sims, guard=threshold - GUARD_MARGIN):
+        # A photo moved or deleted since it was indexed cannot be kept or moved: leave it out.
+        members = [_member(library, int(ids[r])) for r in rows]
+        here = [i for i, m in enumerate(members) if os.path.lexists(m.path)]
+        gone += len(rows) - len(here)
+        if len(here) > 1:
+            groups.append(_group([members[i] for i in here], vectors[rows[here]]))
+    if gone:
+        log.info(
+            "%d photos of the library are no longer on disk and were left out; "
+            "'picsearch index' updates the library",
+            gone,
+        )
+    groups.sort(key=lambda g: (-len(g.members), g.keeper))
+    return groups
+
+
+def similar_pairs(
+    vectors: np.ndarray, *, threshold: float, lsh: LshOptions | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row pairs (i < j, sorted) whose cosine is at least ``threshold``, and those cosines.
+
+    ``vectors`` are L2-normalised rows. Exact for fewer than EXACT_BELOW rows
+    unless ``lsh`` is given; otherwise the pairs LSH proposes, confirmed exactly.
+    """
+    _check_threshold(threshold)
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if lsh is None and len(vectors) < EXACT_BELOW:
+        return _exact_pairs(vectors, threshold)
+    n = len(vectors)
+    keys, sims = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    found_keys, found_sims, pending = [], [], 0
+    all_blocks = candidate_blocks(vectors, lsh or LshOptions())
+    with _one_blas_thread():
+        for blocks in all_blocks:
+            for block_keys, block_sims in _confirm_blocks(vectors, blocks, threshold):
+                found_keys.append(block_keys)
+                found_sims.append(block_sims)
+                pending += len(block_keys)
+            if pending > _PENDING:  # the same pair comes from many tables: fold repeats
+                keys, sims = _unique(n, keys, sims, found_keys, found_sims)
+                found_keys, found_sims, pending = [], [], 0
+    keys, sims = _unique(n, keys, sims, found_keys, found_sims)
+    return np.stack([keys // n, keys % n], axis=1), sims
+
+
+def group_rows(
+    vectors: np.ndarray, pairs: np.ndarray, sims: np.ndarray, *, guard: float
+) -> list[np.ndarray]:
+    """Row groups (two or more rows each) from confirmed pairs: union-find, chain guard."""
+    labels = _components(len(vectors), pairs)
+    order = np.argsort(labels, kind="stable")
+    cuts = np.flatnonzero(np.diff(labels[order])) + 1
+    components = [c for c in np.split(order, cuts) if len(c) > 1]
+    if not components:
+        return []
+    edge_order = np.argsort(labels[pairs[:, 0]], kind="stable")
+    edge_labels = labels[pairs[edge_order, 0]]
+    groups = []
+    for rows in components:
+        lo = np.searchsorted(edge_labels, labels[rows[0]], "left")
+        hi = np.searchsorted(edge_labels, labels[rows[0]], "right")
+        chosen = edge_order[lo:hi]
+        groups += _guarded(vectors, rows, pairs[chosen], sims[chosen], guard)
+    return groups
+
+
+# --------------------------------------------------------------------------- pairs
+
+
+def _exact_pairs(vectors: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    found_a, found_b, found_s = [], [], []
+    for start in range(0, len(vectors), _BLOCK):
+        block = vectors[start : start + _BLOCK] @ vectors[start:].T
+        a, b = np.nonzero(np.triu(block >= threshold, k=1))
+        found_a.append(a + start)
+        found_b.append(b + start)
+        found_s.append(block[a, b])
+    if not found_a:
+        return np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.float32)
+    pairs = np.stack([np.concatenate(found_a), np.concatenate(found_b)], axis=1).astype(np.int64)
+    return pairs, np.concatenate(found_s).astype(np.float32)
+
+
+def _confirm_blocks(
+    vectors: np.ndarray, blocks: np.ndarray, threshold: float
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Pair keys (i * n + j, i < j) and cosines of the pairs within blocks above threshold."""
+    n, size = len(vectors), blocks.shape[1]
+    upper_i, upper_j = np.triu_indices(size, k=1)
+    step = max(1, _GATHER_ROWS // size)
+    for start in range(0, len(blocks), step):
+        chunk = blocks[start : start + step]
+        # One small product per block: numpy's stacked matmul is slower here.
+        gram = np.stack([m @ m.T for m in vectors[chunk]])[:, upper_i, upper_j]
+        which, pair = np.nonzero(gram >= threshold)
+        if len(which):
+            a, b = chunk[which, upper_i[pair]], chunk[which, upper_j[pair]]
+            yield np.minimum(a, b) * n + np.maximum(a, b), gram[which, pair]
+
+
+def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
+    """Tiny matrix products run many times faster on one BLAS thread than on several."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
+def _unique(
+    n: int,
+    keys: np.ndarray,
+    sims: np.ndarray,
+    more_keys: list[np.ndarray],
+    more_sims: list[np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct pairs, each kept only if among the MAX_NEIGHBOURS best of one of its rows."""
+    keys, first = np.unique(np.concatenate([keys, *more_keys]), return_index=True)
+    sims = np.concatenate([sims, *more_sims])[first]
+    keep = _top_per_row(keys // n, sims) | _top_per_row(keys % n, sims)
+    return keys[keep], sims[keep]
+
+
+def _top_per_row(rows: np.ndarray, sims: np.ndarray) -> np.ndarray:
+    """Whether each pair is among the MAX_NEIGHBOURS most similar pairs of its row."""
+    order = np.lexsort((-sims, rows))
+    sorted_rows = rows[order]
+    run_start = np.searchsorted(sorted_rows, sorted_rows, "left")
+    keep = np.empty(len(rows), dtype=bool)
+    keep[order] = np.arange(len(rows)) - run_start < MAX_NEIGHBOURS
+    return keep
+
+
+# --------------------------------------------------------------------------- groups
+
+
+def _components(n: int, pairs: np.ndarray) -> np.ndarray:
+    """Union-find over all edges at once: hook roots onto smaller roots, then compress."""
+    parent = np.arange(n, dtype=np.int64)
+    a, b = pairs[:, 0], pairs[:, 1]
+    while True:
+        root_a, root_b = parent[a], parent[b]
+        differ = root_a != root_b
+        if not differ.any():
+            return parent
+        high = np.maximum(root_a[differ], root_b[differ])
+        low = np.minimum(root_a[differ], root_b[differ])
+        parent[high] = low  # where several writes race, one wins: still progress
+        while True:
+            grand = parent[parent]
+            if np.array_equal(grand, parent):
+                break
+            parent = grand
+
+
+def _guarded(
+    vectors: np.ndarray, rows: np.ndarray, pairs: np.ndarray, sims: np.ndarray, guard: float
+) -> list[np.ndarray]:
+    """One component as groups whose members are all at least ``guard`` to their centre."""
+    a, b = np.searchsorted(rows, pairs[:, 0]), np.searchsorted(rows, pairs[:, 1])
+    strength = np.bincount(a, sims, len(rows)) + np.bincount(b, sims, len(rows))
+    centre = int(np.argmax(strength))
+    if len(rows) == 2 or (vectors[rows] @ vectors[rows[centre]]).min() >= guard:
+        return [rows]
+    return _stars(vectors, rows, a, b, strength, guard)
+
+
+def _stars(
+    vectors: np.ndarray,
+    rows: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    strength: np.ndarray,
+    guard: float,
+) -> list[np.ndarray]:
+    """Split a chained component: each centre, best-connected first, takes the unassigned
+    members it reaches through confirmed pairs that are at least ``guard`` similar to it."""
+    source, target = np.concatenate([a, b]), np.concatenate([b, a])
+    target = target[np.argsort(source, kind="stable")]
+    bounds = np.searchsorted(np.sort(source), np.arange(len(rows) + 1))
+    assigned = np.zeros(len(rows), dtype=bool)
+    groups = []
+    for centre in np.argsort(-strength, kind="stable").tolist():
+        if assigned[centre]:
+            continue
+        assigned[centre] = True
+        centre_vector = vectors[rows[centre]]
+        members = frontier = np.array([centre])
+        while len(frontier):
+            reach = np.concatenate([target[bounds[x] : bounds[x + 1]] for x in frontier])
+            reach = np.unique(reach[~assigned[reach]])
+            frontier = reach[vectors[rows[reach]] @ centre_vector >= guard]
+            assigned[frontier] = True
+            members = np.concatenate([members, frontier])
+        if len(members) > 1:
+            groups.append(rows[np.sort(members)])
+    return groups
+
+
+# --------------------------------------------------------------------------- members
+
+
+def _member(library: Library, item_id: int) -> Member:
+    item = library.get(item_id)
+    meta = item.metadata
+    return Member(
+        id=item.id,
+        path=item.path,
+        width=int(meta.get("width", 0)),
+        height=int(meta.get("height", 0)),
+        size=int(meta.get("size", 0)),
+        mtime=float(meta.get("mtime", 0.0)),
+    )
+
+
+def keeper_key(member: Member) -> tuple[int, int, float, int]:
+    """Sort key of the keeper rule: largest resolution, then largest file, then oldest."""
+    return (-member.width * member.height, -member.size, member.mtime, member.id)
+
+
+def _group(members: list[Member], vectors: np.ndarray) -> Group:
+    order = sorted(range(len(members)), key=lambda i: keeper_key(members[i]))
+    members = [members[i] for i in order]
+    vectors = vectors[order]
+    sims = vectors @ vectors.T
+    if len(members) <= ALL_PAIRS_UP_TO:
+        index_pairs = [(i, j) for i in range(len(members)) for j in range(i + 1, len(members))]
+    else:
+        index_pairs = [(0, j) for j in range(1, len(members))]
+    pairs = [(members[i].id, members[j].id, float(sims[i, j])) for i, j in index_pairs]
+    return Group(members=members, keeper=members[0].id, pairs=pairs)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _check_threshold(threshold: float) -> None:
+    if not isinstance(threshold, int | float) or not 0.0 < threshold <= 1.0:
+        raise InvalidInput(
+            f"threshold must be a cosine similarity in (0, 1], not {threshold!r} "
+            f"(default {DEFAULT_THRESHOLD})"
+        )
+
+
+def _library_vectors(library: Library, space: str | None) -> tuple[np.ndarray, np.ndarray]:
+    if space is not None:
+        return library.vectors(space)
+    try:
+        return library.vectors("visual")
+    except InvalidInput:
+        return library.vectors("joint")
