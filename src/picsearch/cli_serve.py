@@ -1,0 +1,97 @@
+"""``picsearch serve``: the web page and HTTP API over a library, on this machine by default."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import os
+import socket
+
+from .cli import db_option
+from .errors import InvalidInput, MissingDependency, require
+
+__all__ = ["register", "bind_socket", "address_of"]
+
+log = logging.getLogger("picsearch")
+TOKEN_ENV = "PICSEARCH_TOKEN"  # the same name as picsearch.server.security.TOKEN_ENV
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "serve", help="search your photos in the browser (a local web page and HTTP API)"
+    )
+    db_option(parser)
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: this machine only; any other needs --token)",
+    )
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free)")
+    parser.add_argument(
+        "--token",
+        help=f"access token every API and image request must carry (or ${TOKEN_ENV})",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="searches run at once, one library each (default 2)"
+    )
+    parser.add_argument(
+        "--max-upload-mb",
+        type=float,
+        default=20.0,
+        help="largest image upload accepted, in MB (default 20)",
+    )
+    parser.set_defaults(run=_run_serve)
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    token = args.token or os.environ.get(TOKEN_ENV) or None
+    require("fastapi", package="fastapi", extra="server", purpose="picsearch serve")
+    uvicorn = require("uvicorn", package="uvicorn", extra="server", purpose="picsearch serve")
+    if not any(importlib.util.find_spec(name) for name in ("python_multipart", "multipart")):
+        raise MissingDependency("python-multipart", "server", "picsearch serve")
+    from .server import create_app
+    from .server.security import check_bind
+
+    check_bind(args.host, token)
+    if args.workers < 1 or args.max_upload_mb <= 0:
+        raise InvalidInput("--workers must be at least 1 and --max-upload-mb above 0")
+    sock = bind_socket(args.host, args.port)
+    log.info("loading the library and its model")
+    app = create_app(
+        args.db,
+        token=token,
+        max_upload_bytes=int(args.max_upload_mb * 1e6),
+        workers=args.workers,
+    )
+    address = address_of(sock)
+    print(address, flush=True)
+    hint = "; the page asks for the access token" if token else ""
+    log.info("serving %s at %s (Ctrl+C to stop)%s", app.state.pool.library_path, address, hint)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    uvicorn.Server(config).run(sockets=[sock])
+    return 0
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port, or InvalidInput saying why not (e.g. port in use)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        raise InvalidInput(f"cannot listen on {host}:{port}: {why}; try another --port") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def address_of(sock: socket.socket) -> str:
+    """The URL a browser opens for a listening socket."""
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/"

@@ -1,0 +1,147 @@
+"""The routes of stored photos (metadata, thumbnail, original) and of the library
+(info, health, near-duplicates)."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from .. import __version__
+from ..catalog import Row
+from ..errors import InvalidInput
+from ..library import Library
+from . import models
+from .errors import ApiError
+from .files import NotServable, read_file
+from .pool import LibraryPool
+from .thumbnails import DEFAULT_SIZE, SIZES, ThumbnailCache
+
+__all__ = ["add_item_routes", "add_library_routes"]
+
+log = logging.getLogger("picsearch.server")
+_ERRORS = models.ERROR_RESPONSES
+_MEDIA_TYPES = {
+    ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".jpe": "image/jpeg", ".png": "image/png",
+    ".webp": "image/webp", ".gif": "image/gif", ".bmp": "image/bmp", ".tif": "image/tiff",
+    ".tiff": "image/tiff",
+}  # fmt: skip
+
+
+def _stored(lib: Library, item_id: int) -> Row:
+    # The content hash (which keys thumbnails and guards originals) is not on Item.
+    row = lib._catalog.rows([item_id]).get(item_id)
+    if row is None:
+        raise ApiError(404, f"no photo with id {item_id}")
+    return row
+
+
+def add_item_routes(app: FastAPI, pool: LibraryPool, thumbnails: ThumbnailCache) -> None:
+    @app.get("/api/items/{item_id}", response_model=models.ItemModel, responses=_ERRORS)
+    async def item(item_id: int) -> models.ItemModel:
+        """A stored photo's metadata."""
+        try:
+            found = await pool.run(lambda lib: lib.get(item_id))
+        except InvalidInput as exc:
+            raise ApiError(404, str(exc)) from None
+        return models.ItemModel(**models.photo_fields(found.id, found.path, found.metadata))
+
+    @app.get("/api/items/{item_id}/thumbnail", responses=_ERRORS | _JPEG)
+    async def thumbnail(
+        request: Request,
+        item_id: int,
+        size: int = Query(DEFAULT_SIZE, description=f"longest side, one of {SIZES}"),
+    ) -> Response:
+        """A JPEG thumbnail of a stored photo, made once and cached."""
+        if size not in SIZES:
+            raise ApiError(400, f"size must be one of {', '.join(map(str, SIZES))}")
+        row = await pool.run(lambda lib: _stored(lib, item_id))
+        etag = f'"{row.id}-{row.hash}-{size}"'
+        headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+        data = await _served(
+            thumbnails.get, row.id, path=row.path, size=row.size, digest=row.hash, pixels=size
+        )
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers=headers)
+        return Response(data, media_type="image/jpeg", headers=headers)
+
+    @app.get("/api/items/{item_id}/image", responses=_ERRORS | _IMAGE)
+    async def image(item_id: int) -> Response:
+        """The original file of a stored photo, as it was indexed."""
+        row = await pool.run(lambda lib: _stored(lib, item_id))
+        data = await _served(read_file, row.path, size=row.size, digest=row.hash)
+        extension = os.path.splitext(row.path)[1].lower()
+        media_type = _MEDIA_TYPES.get(extension, "application/octet-stream")
+        headers = {"Cache-Control": "private, no-cache", "Content-Disposition": "inline"}
+        return Response(data, media_type=media_type, headers=headers)
+
+
+_JPEG = {200: {"content": {"image/jpeg": {}}}}
+_IMAGE = {200: {"content": {"image/*": {}}}}
+
+
+async def _served(read: Callable[..., bytes], *args: Any, **kwargs: Any) -> bytes:
+    try:
+        return await run_in_threadpool(read, *args, **kwargs)
+    except NotServable as exc:
+        # The reason (a symlink out of its folder, a changed file) goes to the log only.
+        log.info("not served: %s", exc)
+        raise ApiError(404, "this photo's file is not available") from None
+
+
+def add_library_routes(app: FastAPI, pool: LibraryPool) -> None:
+    @app.get("/api/health", response_model=models.HealthModel, responses=_ERRORS)
+    async def health() -> models.HealthModel:
+        return models.HealthModel(status="ok", items=await pool.run(len))
+
+    @app.get("/api/info", response_model=models.InfoModel, responses=_ERRORS)
+    async def info() -> models.InfoModel:
+        """What the library holds, and which features this server has."""
+        found = (await pool.run(lambda lib: lib.info())).to_dict()
+        found = {k: v for k, v in found.items() if k in models.InfoModel.model_fields}
+        return models.InfoModel(**found, duplicates=_dups() is not None, version=__version__)
+
+    @app.get("/api/duplicates", response_model=models.DuplicatesResponse, responses=_ERRORS)
+    async def duplicates(
+        threshold: float | None = Query(None, gt=0, le=1, description="cosine to count as same"),
+    ) -> models.DuplicatesResponse:
+        """Groups of near-duplicate photos, largest first (404 where not available)."""
+        dups = _dups()
+        if dups is None:
+            raise ApiError(404, "near-duplicate detection is not available in this installation")
+        chosen = dups.DEFAULT_THRESHOLD if threshold is None else threshold
+        groups = await pool.run(lambda lib: dups.find_duplicates(lib, threshold=chosen))
+        return models.DuplicatesResponse(threshold=chosen, groups=[_group(g) for g in groups])
+
+
+def _dups() -> Any | None:
+    if importlib.util.find_spec("picsearch.dups") is None:
+        return None
+    try:
+        return importlib.import_module("picsearch.dups")
+    except ImportError:
+        return None
+
+
+def _group(group: Any) -> models.GroupModel:
+    members = [
+        models.MemberModel(
+            id=m.id,
+            name=os.path.basename(m.path),
+            path=models.printable(m.path),
+            width=m.width,
+            height=m.height,
+            size=m.size,
+            mtime=m.mtime,
+            thumbnail=models.urls(m.id)["thumbnail"],
+        )
+        for m in group.members
+    ]
+    pairs = [models.PairModel(a=a, b=b, score=round(float(s), 6)) for a, b, s in group.pairs]
+    return models.GroupModel(keeper=group.keeper, members=members, pairs=pairs)

@@ -1,0 +1,152 @@
+"""The request and response bodies of the HTTP API (they make its OpenAPI schema)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+__all__ = [
+    "ErrorDetail",
+    "ErrorBody",
+    "HitModel",
+    "SearchResponse",
+    "ItemModel",
+    "InfoModel",
+    "HealthModel",
+    "TokenRequest",
+    "MemberModel",
+    "PairModel",
+    "GroupModel",
+    "DuplicatesResponse",
+    "STANDARD_KEYS",
+    "photo_fields",
+    "urls",
+    "printable",
+    "ERROR_RESPONSES",
+]
+
+#: Metadata keys every item has; the rest is what an application attached.
+STANDARD_KEYS = ("width", "height", "size", "mtime")
+
+
+class ErrorDetail(BaseModel):
+    status: int = Field(description="the HTTP status code, repeated")
+    message: str = Field(description="what went wrong, for a person")
+
+
+class ErrorBody(BaseModel):
+    """Every error response: ``{"error": {"status": 404, "message": "..."}}``."""
+
+    error: ErrorDetail
+
+
+#: The error statuses API routes may answer, for the OpenAPI schema.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody} for status in (400, 401, 404, 413, 500)
+}
+
+
+class _Photo(BaseModel):
+    id: int
+    name: str = Field(description="the file name")
+    path: str = Field(description="the file's path on the server, printable")
+    width: int
+    height: int
+    size: int = Field(description="file size in bytes")
+    mtime: float = Field(description="file modification time, Unix seconds")
+    metadata: dict[str, Any] = Field(
+        default_factory=dict, description="fields an application attached when indexing"
+    )
+    thumbnail: str = Field(description="URL of a small JPEG of the photo")
+    image: str = Field(description="URL of the original file")
+    similar: str = Field(description="URL of the 'more like this' search")
+
+
+class HitModel(_Photo):
+    rank: int
+    score: float = Field(description="cosine similarity to the query: higher is closer")
+
+
+class SearchResponse(BaseModel):
+    query: dict[str, Any] = Field(description="what was searched for, and the filters")
+    took_ms: float
+    hits: list[HitModel]
+
+
+class ItemModel(_Photo):
+    pass
+
+
+class InfoModel(BaseModel):
+    items: int
+    model: str | None
+    model_id: str | None
+    dims: dict[str, int | None]
+    schema_version: int
+    size_bytes: int
+    duplicates: bool = Field(description="whether /api/duplicates is available")
+    version: str
+
+
+class HealthModel(BaseModel):
+    status: str
+    items: int
+
+
+class TokenRequest(BaseModel):
+    token: str = Field(max_length=1024)
+
+
+class MemberModel(BaseModel):
+    id: int
+    name: str
+    path: str
+    width: int
+    height: int
+    size: int
+    mtime: float
+    thumbnail: str
+
+
+class PairModel(BaseModel):
+    a: int
+    b: int
+    score: float = Field(description="cosine similarity of the two photos")
+
+
+class GroupModel(BaseModel):
+    keeper: int = Field(description="the id of the photo to keep")
+    members: list[MemberModel] = Field(description="keeper first")
+    pairs: list[PairModel]
+
+
+class DuplicatesResponse(BaseModel):
+    threshold: float
+    groups: list[GroupModel] = Field(description="largest first")
+
+
+def photo_fields(item_id: int, path: str, metadata: dict[str, Any]) -> dict[str, Any]:
+    """The fields of _Photo for a stored item (or hit) of the library."""
+    return {
+        "id": item_id,
+        "name": os.path.basename(path),
+        "path": printable(path),
+        **{key: metadata.get(key, 0) for key in STANDARD_KEYS},
+        "metadata": {k: v for k, v in metadata.items() if k not in STANDARD_KEYS},
+        **urls(item_id),
+    }
+
+
+def urls(item_id: int) -> dict[str, str]:
+    return {
+        "thumbnail": f"/api/items/{item_id}/thumbnail",
+        "image": f"/api/items/{item_id}/image",
+        "similar": f"/api/items/{item_id}/similar",
+    }
+
+
+def printable(path: str) -> str:
+    """A path as JSON can carry it: undecodable bytes shown as escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
