@@ -1,0 +1,202 @@
+"""One unit of work, the same on a Spark executor and on one machine: embed a unit's
+images and write its shard.
+
+Images are decoded and preprocessed exactly as ``picsearch index`` does
+(reduced-size decoding, EXIF orientation, the same reasons to skip), so the
+vectors match the single-machine pipeline's. The shard is streamed to a
+temporary file, batch by batch, and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..encoders import Encoder, load_encoder
+from ..encoders.onnx_export import THREADS_ENV
+from ..images import Unusable, decode
+from . import shards, storage
+from .sources import Item, Unit, item_id, iter_items
+
+__all__ = ["EmbedParams", "embed_unit", "encoder_for", "encoder_loads"]
+
+#: Called after each batch is written: ``on_batch(unit, batches_so_far)``.
+BatchHook = Callable[[Unit, int], None]
+
+# One encoder per model and process: an executor's Python worker loads the
+# model on its first task and reuses it for every later task.
+_ENCODERS: dict[str, Encoder] = {}
+_LOADS = [0]
+_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class EmbedParams:
+    """What every task of one job shares."""
+
+    out: str
+    model: str
+    model_id: str
+    max_pixels: int
+    batch_size: int
+    on_batch: BatchHook | None = None
+
+
+def encoder_for(model: str, *, threads: int | None = None) -> Encoder:
+    """The process's encoder for ``model``, loaded on first use with ``threads`` threads."""
+    with _LOCK:
+        return _ENCODERS.get(model) or _load(model, threads)
+
+
+def _load(model: str, threads: int | None) -> Encoder:
+    if threads:
+        # Cores the scheduler gave this task: more threads would oversubscribe
+        # the executor, which runs one task per core.
+        os.environ.setdefault(THREADS_ENV, str(threads))
+    encoder = load_encoder(model)
+    prepare = getattr(encoder, "prepare_images", None)
+    if prepare is not None:
+        prepare()
+    _ENCODERS[model] = encoder
+    _LOADS[0] += 1
+    return encoder
+
+
+def encoder_loads() -> int:
+    """How many models this process loaded (1 per model when caching works)."""
+    return _LOADS[0]
+
+
+def embed_unit(
+    unit: Unit, params: EmbedParams, *, threads: int | None = None, attempt: int = 0
+) -> shards.ShardResult:
+    """Write the unit's shard, or keep the finished one already there."""
+    started = time.perf_counter()
+    target = storage.join(params.out, unit.name)
+    kept = _finished(target, unit, params)
+    if kept is not None:
+        rows, record = kept
+        return _result(unit, "kept", rows, record["skipped"], target, attempt, started)
+    encoder = encoder_for(params.model, threads=threads)
+    writer = _ShardWriter(unit, params, encoder)
+    storage.write_atomic(target, writer.write)
+    return _result(unit, "written", writer.rows, writer.skipped, target, attempt, started)
+
+
+def _finished(target: str, unit: Unit, params: EmbedParams) -> tuple[int, dict[str, Any]] | None:
+    found = shards.footer(target)
+    if found is None:
+        return None
+    rows, record = found
+    if record.get("unit_key") != unit.key or record.get("model_id") != params.model_id:
+        return None  # made from other inputs or by another model: redo it
+    return rows, record
+
+
+def _result(
+    unit: Unit,
+    status: str,
+    rows: int,
+    skipped: list[list[str]],
+    target: str,
+    attempt: int,
+    started: float,
+) -> shards.ShardResult:
+    return shards.ShardResult(
+        unit=unit.index,
+        name=unit.name,
+        unit_key=unit.key,
+        source=unit.source,
+        status=status,
+        rows=rows,
+        skipped=skipped,
+        sha256=storage.sha256_of(target),
+        bytes=storage.size_of(target) or 0,
+        pid=os.getpid(),
+        encoder_loads=encoder_loads(),
+        attempt=attempt,
+        seconds=time.perf_counter() - started,
+    )
+
+
+class _ShardWriter:
+    """Decodes a unit's images, embeds them in batches and streams them to Parquet."""
+
+    def __init__(self, unit: Unit, params: EmbedParams, encoder: Encoder) -> None:
+        self.unit, self.params, self.encoder = unit, params, encoder
+        self.schema = shards.shard_schema(encoder.dim, encoder.visual_dim)
+        self.rows = 0
+        self.skipped: list[list[str]] = []
+        self._pending: list[tuple[Item, int, int, np.ndarray]] = []
+        self._batches = 0
+
+    def write(self, stream: Any) -> None:
+        pq = shards._pq()
+        with pq.ParquetWriter(stream, self.schema, compression="zstd") as writer:
+            for item in iter_items(self.unit):
+                self._take(item, writer)
+            self._flush(writer)
+            writer.add_key_value_metadata(shards.footer_bytes(self._footer()))
+
+    def _footer(self) -> dict[str, Any]:
+        return {
+            "model": self.params.model,
+            "model_id": self.params.model_id,
+            "dim": self.encoder.dim,
+            "visual_dim": self.encoder.visual_dim,
+            "unit": self.unit.index,
+            "unit_key": self.unit.key,
+            "skipped": self.skipped,
+        }
+
+    def _take(self, item: Item, writer: Any) -> None:
+        if item.problem is not None or item.data is None:
+            self.skipped.append([item.uri, item.problem or "unreadable"])
+            return
+        try:
+            image, width, height = decode(
+                item.data, short_side=self.encoder.decode_size, max_pixels=self.params.max_pixels
+            )
+            array = self.encoder.preprocess(image)
+        except Unusable as exc:
+            self.skipped.append([item.uri, str(exc)])
+            return
+        self._pending.append((item, width, height, array))
+        if len(self._pending) >= self.params.batch_size:
+            self._flush(writer)
+
+    def _flush(self, writer: Any) -> None:
+        if not self._pending:
+            return
+        pa = shards._pa()
+        items = [p[0] for p in self._pending]
+        embedded = self.encoder.embed_arrays(np.stack([p[3] for p in self._pending]))
+        columns = {
+            "id": pa.array([item_id(self.unit.index, i.position) for i in items], pa.int64()),
+            "uri": pa.array([i.uri for i in items], pa.string()),
+            "size": pa.array([i.size for i in items], pa.int64()),
+            "mtime_ns": pa.array([i.mtime_ns for i in items], pa.int64()),
+            # The catalog's content hash: SHA-256 of the bytes, first 128 bits.
+            "hash": pa.array([hashlib.sha256(i.data or b"").hexdigest()[:32] for i in items]),
+            "width": pa.array([p[1] for p in self._pending], pa.int32()),
+            "height": pa.array([p[2] for p in self._pending], pa.int32()),
+            "caption": pa.array([i.caption for i in items], pa.string()),
+            "metadata": pa.array([json.dumps(i.metadata or {}) for i in items], pa.string()),
+            "joint": shards.vector_column(embedded.joint),
+        }
+        if self.encoder.visual_dim:
+            columns["visual"] = shards.vector_column(embedded.visual)
+        writer.write_table(pa.Table.from_pydict(columns, schema=self.schema))
+        self.rows += len(items)
+        self._pending = []
+        self._batches += 1
+        if self.params.on_batch is not None:
+            self.params.on_batch(self.unit, self._batches)
