@@ -43,6 +43,12 @@ def _parser() -> argparse.ArgumentParser:
         choices=["auto", "exact", "scann", "faiss"],
         help="vector index (default auto: exact when small, a tuned ANN index when large)",
     )
+    index.add_argument(
+        "--concepts",
+        choices=["off", "fast", "full"],
+        help="people, text, colour and object detectors to run per photo: off; fast (colours, "
+        "faces); full (also objects and text, slower). Default: the library's last, else fast",
+    )
     index.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     search = commands.add_parser("search", help="search a library by text and/or image")
@@ -53,13 +59,29 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--folder", metavar="DIR", help="only photos under this folder")
     search.add_argument("--after", metavar="DATE", help="only photos with a file time from DATE")
     search.add_argument("--before", metavar="DATE", help="only photos with a file time before DATE")
+    search.add_argument(
+        "--people",
+        action=argparse.BooleanOptionalAction,
+        help="only photos with people (--no-people: only photos without)",
+    )
+    search.add_argument(
+        "--has-text", action="store_true", default=None, help="only photos with text in them"
+    )
+    search.add_argument("--bw", action="store_true", default=None, help="only black and white")
+    search.add_argument("--color", metavar="NAME", help="only photos where this colour dominates")
+    search.add_argument(
+        "--text-only", action="store_true", help="search only the words read in the photos"
+    )
     search.add_argument("--json", action="store_true", help="print a JSON array")
     search.add_argument(
         "--searcher", metavar="FILE", help="query an exported searcher file instead of a library"
     )
     db_option(search)
 
-    info = commands.add_parser("info", help="what a library holds")
+    info = commands.add_parser("info", help="what a library holds, or what it saw in a photo")
+    info.add_argument(
+        "photo", nargs="?", metavar="PATH", help="a photo: its concepts and text (why it matched)"
+    )
     info.add_argument("--json", action="store_true", help="print a JSON object")
     db_option(info)
     index.set_defaults(run=_run_index)
@@ -74,10 +96,10 @@ def _parser() -> argparse.ArgumentParser:
 # parsers with ``set_defaults(run=handler)``. They import nothing heavy at load time.
 COMMAND_MODULES: tuple[str, ...] = (
     "cli_export",
-    # "cli_dups",
-    # "cli_train",
-    # "cli_serve",
-    # "cli_spark",
+    "cli_dups",
+    "cli_train",
+    "cli_serve",
+    "cli_spark",
 )
 
 
@@ -96,6 +118,7 @@ def _run_index(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             workers=args.workers,
             progress=not args.quiet,
+            concepts=args.concepts,
         )
         print(f"{library.path} (model '{library.model}'): {summary}", file=sys.stderr)
     return 0
@@ -113,13 +136,21 @@ def _run_search(args: argparse.Namespace) -> int:
             folder=args.folder,
             after=args.after,
             before=args.before,
+            people=args.people,
+            has_text=args.has_text,
+            bw=args.bw,
+            color=args.color,
+            text_only=args.text_only,
         )
+        empty = not len(library)
     if args.json:
         print(json.dumps([hit.to_dict() for hit in hits], indent=2))
     else:
         _print_hits(hits)
-    if not hits:
+    if empty:
         print("the library is empty: run 'picsearch index FOLDER' first", file=sys.stderr)
+    elif not hits:
+        print("no photo matched", file=sys.stderr)
     return 0
 
 
@@ -140,6 +171,8 @@ def _print_hits(hits: list[Hit]) -> None:
 
 
 def _run_info(args: argparse.Namespace) -> int:
+    if args.photo is not None:
+        return _print_photo_concepts(args)
     with Library(args.db, create=False) as library:
         info = library.info()
     if args.json:
@@ -159,6 +192,21 @@ def _run_info(args: argparse.Namespace) -> int:
             f"{index['bytes_per_vector']:.0f} bytes each, recall@10 {measured} "
             f"({index['chosen_by']})"
         )
+    return 0
+
+
+def _print_photo_concepts(args: argparse.Namespace) -> int:
+    with Library(args.db, create=False) as library:
+        seen = library.concepts(args.photo)
+    if args.json:
+        print(json.dumps(seen, indent=2))
+        return 0
+    print(f"photo:     {seen['path']} (id {seen['id']})")
+    print(f"detectors: {', '.join(seen['detectors']) or 'none (indexed with --concepts off)'}")
+    for concept in seen["concepts"]:
+        print(f'  {concept["confidence"]:.2f}  {concept["name"]:<18} "{concept["phrase"]}"')
+    if seen["text"]:
+        print("text:      " + seen["text"].replace("\n", " / "))
     return 0
 
 
