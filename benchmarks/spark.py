@@ -8,7 +8,8 @@
 With the model already exported, each round times, one after the other:
 
 - the single-machine pipeline: ``Library.index`` on the folder (decoding
-  threads + ONNX Runtime on every core), into a fresh library;
+  threads + ONNX Runtime on every core, concept bank off, as on Spark), into a
+  fresh library;
 - ``embed --engine local`` on the tar shards (the Spark tasks, in threads);
 - ``embed --engine spark`` on the tar shards, on a fresh ``local[1]`` session,
   then a fresh ``local[2]`` one (one task per core, one inference thread per
@@ -125,7 +126,8 @@ def time_embedding(args: argparse.Namespace, work: Path) -> dict[str, Runs]:
         out = work / f"round-{round_}"
         log(f"round {round_ + 1}/{args.rounds}: Library.index")
         with picsearch.open(out / "single.db", model=args.model) as library:
-            summary = library.index(folder, batch_size=args.batch_size)
+            # Concepts off: the Spark path embeds only, so the same work is compared.
+            summary = library.index(folder, batch_size=args.batch_size, concepts="off")
         record(runs[SINGLE], summary.embedded, summary.seconds, "")
         log("embed --engine local")
         local = embed(tars, out / "emb-local", model=args.model, batch_size=args.batch_size)

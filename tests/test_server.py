@@ -165,6 +165,26 @@ def test_date_filters(client: TestClient, colour_folder: Path) -> None:
     )
 
 
+def test_concept_filters_and_what_each_hit_shows(tmp_path: Path, colour_folder: Path) -> None:
+    db = tmp_path / "concepts.db"
+    with picsearch.open(db, model="tiny") as lib:
+        lib.index(colour_folder, concepts="fast", workers=1)
+    with client_for(db, tmp_path) as client:
+        blue = client.get("/api/search", params={"q": "a photo", "color": "blue", "k": 9})
+        assert names(blue) == ["blue.jpg"]
+        hit = blue.json()["hits"][0]
+        assert hit["concepts"]["color:blue"] >= 0.5 and hit["text"] == ""
+        assert blue.json()["query"]["color"] == "blue"
+        item = client.get(f"/api/items/{hit['id']}").json()
+        assert item["concepts"] == hit["concepts"]
+        assert names(client.get("/api/search", params={"q": "a photo", "bw": "true"})) == []
+        everyone = client.get("/api/search", params={"q": "a photo", "people": "false", "k": 9})
+        assert len(names(everyone)) == 4
+        assert "unknown colour" in assert_error(
+            client.get("/api/search", params={"q": "x", "color": "plaid"}), 400
+        )
+
+
 def test_errors_are_json_with_a_status_and_never_a_traceback(library: Path, tmp_path: Path) -> None:
     with client_for(library, tmp_path) as client:
         assert_error(client.get("/no/such/page"), 404)

@@ -47,10 +47,12 @@ def add_item_routes(app: FastAPI, pool: LibraryPool, thumbnails: ThumbnailCache)
     async def item(item_id: int) -> models.ItemModel:
         """A stored photo's metadata."""
         try:
-            found = await pool.run(lambda lib: lib.get(item_id))
+            found, seen = await pool.run(lambda lib: (lib.get(item_id), lib.concepts(item_id)))
         except InvalidInput as exc:
             raise ApiError(404, str(exc)) from None
-        return models.ItemModel(**models.photo_fields(found.id, found.path, found.metadata))
+        concepts = {c["name"]: c["confidence"] for c in seen["concepts"]}
+        fields = models.photo_fields(found.id, found.path, found.metadata)
+        return models.ItemModel(concepts=concepts, text=seen["text"], **fields)
 
     @app.get("/api/items/{item_id}/thumbnail", responses=_ERRORS | _JPEG)
     async def thumbnail(

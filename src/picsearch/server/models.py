@@ -62,6 +62,10 @@ class _Photo(BaseModel):
     thumbnail: str = Field(description="URL of a small JPEG of the photo")
     image: str = Field(description="URL of the original file")
     similar: str = Field(description="URL of the 'more like this' search")
+    concepts: dict[str, float] = Field(
+        default_factory=dict, description="what the concept bank saw, with its confidence"
+    )
+    text: str = Field("", description="the words read in the photo, if any")
 
 
 class HitModel(_Photo):

@@ -27,8 +27,21 @@ def _filters(
     folder: str | None = Query(None, max_length=4096, description="only photos under it"),
     after: str | None = Query(None, max_length=64, description="file time from (ISO or Unix)"),
     before: str | None = Query(None, max_length=64, description="file time before"),
+    people: bool | None = Query(None, description="true: photos with people; false: without"),
+    has_text: bool | None = Query(None, description="true: photos with words in them"),
+    bw: bool | None = Query(None, description="true: black and white photos"),
+    color: str | None = Query(None, max_length=32, description="a dominant colour, e.g. red"),
+    text_only: bool = Query(False, description="rank by the words read in the photos alone"),
 ) -> dict[str, Any]:
-    return {"k": k, "folder": folder or None, "after": _moment(after), "before": _moment(before)}
+    concepts = {"people": people, "has_text": has_text, "bw": bw, "color": color or None}
+    return {
+        "k": k,
+        "folder": folder or None,
+        "after": _moment(after),
+        "before": _moment(before),
+        **{name: value for name, value in concepts.items() if value is not None},
+        **({"text_only": True} if text_only else {}),
+    }
 
 
 Filters = Annotated[dict[str, Any], Depends(_filters)]
@@ -127,4 +140,6 @@ def _not_found_or(exc: InvalidInput) -> ApiError:
 
 def _hit(hit: Hit) -> models.HitModel:
     fields = models.photo_fields(hit.id, hit.path, hit.metadata)
-    return models.HitModel(rank=hit.rank, score=hit.score, **fields)
+    return models.HitModel(
+        rank=hit.rank, score=hit.score, concepts=hit.concepts, text=hit.text, **fields
+    )

@@ -57,9 +57,12 @@ function filterParams() {
   const params = new URLSearchParams();
   const k = parseInt($("#k").value, 10);
   if (k > 0) params.set("k", String(Math.min(k, 200)));
-  for (const name of ["folder", "after", "before"]) {
+  for (const name of ["folder", "after", "before", "people", "color"]) {
     const value = $("#" + name).value.trim();
     if (value) params.set(name, value);
+  }
+  for (const name of ["has_text", "bw", "text_only"]) {
+    if ($("#" + name).checked) params.set(name, "true");
   }
   return params;
 }
@@ -170,6 +173,12 @@ async function showItem(id) {
     ...Object.entries(item.metadata).map(([key, value]) =>
       [key, typeof value === "string" ? value : JSON.stringify(value)]),
   ];
+  // Why did it match: what the concept bank saw, and the words read in the photo.
+  const seen = Object.entries(item.concepts || {})
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, confidence]) => `${name} ${confidence.toFixed(2)}`);
+  if (seen.length) rows.push(["Seen", seen.join(", ")]);
+  if (item.text) rows.push(["Words", item.text]);
   const list = element("dl", {}, rows.flatMap(([key, value]) =>
     [element("dt", {}, [key]), element("dd", {}, [value])]));
   const back = element("a", { className: "button quiet", href: state.lastSearch || "#" }, ["Back"]);
