@@ -226,3 +226,26 @@ def test_with_a_token_the_page_asks_for_it(browser, library: Path) -> None:
         sync_api.expect(first_card(page)).to_have_attribute("data-name", "coffee.jpg")
         wait_until(page, "document.querySelector('#results img').naturalWidth > 0")
         context.close()
+
+
+def test_the_duplicates_report_opens_with_its_thumbnails(browser, tmp_path: Path) -> None:
+    from picsearch.dups import find_duplicates
+    from picsearch.dups_report import write_html_report
+
+    folder = tmp_path / "photos"
+    write_sample_photos(folder)
+    original = Image.open(folder / "coffee.jpg")
+    original.resize((original.width // 2, original.height // 2)).save(folder / "coffee-small.jpg")
+    original.save(folder / "coffee-q30.jpg", quality=30)
+    with picsearch.open(tmp_path / "lib.db", model="tiny") as lib:
+        lib.index(folder, concepts="off")
+        groups = [g for g in find_duplicates(lib, threshold=0.97) if len(g.members) >= 3]
+    report = write_html_report(groups, tmp_path / "report.html")
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(report.resolve().as_uri())
+    wait_until(page, "[...document.images].every(i => i.complete)")
+    widths = page.evaluate("[...document.images].map(i => i.naturalWidth)")
+    assert len(widths) == sum(len(g.members) for g in groups) >= 3 and min(widths) > 0
+    assert page.locator("text=coffee-small.jpg").count() >= 1
+    context.close()
