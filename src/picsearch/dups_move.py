@@ -239,7 +239,10 @@ def _read_log(path: Path) -> list[Move]:
     try:
         lines = path.read_text("utf-8").splitlines()
     except FileNotFoundError:
-        raise InvalidInput(f"no move log at {path}") from None
+        raise InvalidInput(
+            f"no move log at {path}: give the picsearch-move-*.jsonl file"
+            " that --move-to wrote in its folder"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"cannot read the move log {path} ({exc})") from None
     try:
