@@ -34,6 +34,13 @@ demo: install
 	$(BIN)/picsearch export --db $(DEMO)/photos.db -o $(DEMO)/photos.searcher
 	@echo "== search \"a cat\" --searcher $(DEMO)/photos.searcher (one file, no torch needed)"
 	@$(BIN)/picsearch search "a cat" --searcher $(DEMO)/photos.searcher -k 3
+	@echo "== search \"a portrait\" --people (concept filter: photos with people)"
+	@$(BIN)/picsearch search "a portrait" --people --db $(DEMO)/photos.db -k 3
+	@echo "== similar $(DEMO)/query.jpg"
+	@$(BIN)/picsearch similar $(DEMO)/query.jpg --db $(DEMO)/photos.db -k 3
+	$(BIN)/python -c "from PIL import Image; Image.open('$(DEMO)/photos/coffee.jpg').resize((300, 200)).save('$(DEMO)/photos/coffee-small.jpg', quality=50)"
+	@echo "== dups $(DEMO)/photos (index the new copy, then group; report in $(DEMO)/dups.html)"
+	@$(BIN)/picsearch dups $(DEMO)/photos --db $(DEMO)/photos.db --html $(DEMO)/dups.html
 
 test: install
 	$(BIN)/python -m pytest -q
