@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -315,21 +316,34 @@ def union_find_groups(n: int, pairs: list[tuple[int, int]]) -> list[list[int]]:
 # --------------------------------------------------------------------------- the two methods
 
 
-def picsearch_vectors(labels: list[Labelled], db: Path) -> np.ndarray:
-    """Index the set with the default model; the visual vectors in ``labels`` order."""
+def picsearch_vectors(labels: list[Labelled], db: Path, turned: bool = False) -> np.ndarray:
+    """Index the set with the default model; the visual vectors in ``labels`` order
+    (with ``turned``, each photo's upright and turned views: (n, 4, dim))."""
     import picsearch
+    from picsearch.dups_turned import turned_views
 
     with picsearch.open(db) as library:
         library.index([DATA])
         ids, vectors = library.vectors("visual")
         rows = {Path(library.get(int(i)).path): k for k, i in enumerate(ids)}
-    return vectors[[rows[item.path] for item in labels]]
+        order = [rows[item.path] for item in labels]
+        if not turned:
+            return vectors[order]
+        started = time.perf_counter()
+        views = turned_views(library, ids[order], vectors[order], "visual")
+        seconds = time.perf_counter() - started
+        log(f"turned views of {len(order)} photos: {seconds:.1f} s")
+        print(f"--turned: embedding 3 turned views of {len(order)} photos took {seconds:.1f} s")
+        return views
 
 
 def picsearch_groups(vectors: np.ndarray, threshold: float, margin: float) -> list[np.ndarray]:
-    from picsearch.dups import group_rows, similar_pairs
+    from picsearch.dups import _pairs_of_views, group_rows, similar_pairs
 
-    pairs, sims = similar_pairs(vectors, threshold=threshold)
+    if vectors.ndim == 3:
+        pairs, sims = _pairs_of_views(vectors, threshold=threshold, lsh=None)
+    else:
+        pairs, sims = similar_pairs(vectors, threshold=threshold)
     return group_rows(vectors, pairs, sims, guard=threshold - margin)
 
 
@@ -440,13 +454,13 @@ def print_families(ours: dict[str, Score], theirs: dict[str, Score], names: tupl
         )
 
 
-def quality(threshold: float | None, margin: float) -> None:
+def quality(threshold: float | None, margin: float, turned: bool = False) -> None:
     from picsearch.dups import DEFAULT_THRESHOLD
 
     labels = build_set()
     counts = {f: sum(item.family == f for item in labels) for f in ("original", "distractor")}
     log(f"indexing {len(labels)} files with the default model ...")
-    vectors = picsearch_vectors(labels, DATA.parent / "dups.db")
+    vectors = picsearch_vectors(labels, DATA.parent / "dups.db", turned)
     n = len(labels)
     print(
         f"labelled set: {n} files = {counts['original']} originals x (1 + {len(FAMILIES)} "
@@ -573,11 +587,14 @@ def main() -> None:
     parser.add_argument(
         "--ann", action="store_true", help="also time the ANN index as the candidate source"
     )
+    parser.add_argument(
+        "--turned", action="store_true", help="score picsearch with dups --turned views"
+    )
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-scale", action="store_true")
     args = parser.parse_args()
     if not args.skip_quality:
-        quality(args.threshold, args.margin)
+        quality(args.threshold, args.margin, args.turned)
     if not args.skip_scale:
         sizes = [int(s) for s in args.sizes.split(",") if s]
         threshold = args.threshold or DEFAULT_THRESHOLD

@@ -433,3 +433,24 @@ def test_real_photos_with_edited_copies_default_model(tmp_path: Path) -> None:
     assert found == expected
     for group in groups:  # the untouched original has the most pixels
         assert "_" not in Path(group.members[0].path).stem
+
+
+def test_turned_copies_are_found_only_with_turned(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "turned"
+    upright = [striped(folder / f"{i}.png", seed=100 + i) for i in range(4)]
+    Image.open(upright[0]).transpose(Image.Transpose.ROTATE_90).save(folder / "0-left.png")
+    Image.open(upright[1]).transpose(Image.Transpose.ROTATE_180).save(folder / "1-down.png")
+    with picsearch.open(tmp_path / "t.db", model="tiny") as library:
+        library.index([folder])
+        assert find_duplicates(library, threshold=0.95) == []
+        groups = find_duplicates(library, threshold=0.95, turned=True)
+        (folder / "3.png").unlink()  # unreadable now: keeps its upright vector, still works
+        again = find_duplicates(library, threshold=0.95, turned=True)
+    found = sorted(sorted(Path(m.path).name for m in g.members) for g in groups)
+    assert found == [["0-left.png", "0.png"], ["1-down.png", "1.png"]]
+    assert all(score > 0.99 for g in groups for _, _, score in g.pairs)
+    assert len(again) == 2
+    code, out, _ = run(capsys, "dups", "--db", str(tmp_path / "t.db"), "--turned", "--json")
+    assert code == 0 and len(json.loads(out)["groups"]) == 2

@@ -29,6 +29,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="cosine similarity at which photos are near-duplicates (default: measured, "
         "see docs/dups.md)",
     )
+    dups.add_argument(
+        "--turned",
+        action="store_true",
+        help="also find copies turned by 90/180/270 degrees (reads and embeds each photo "
+        "three more times)",
+    )
     dups.add_argument("--json", action="store_true", help="print the groups as JSON")
     dups.add_argument("--html", metavar="FILE", help="write a report with thumbnails")
     dups.add_argument(
@@ -53,7 +59,9 @@ def _run_dups(args: argparse.Namespace) -> int:
     from .errors import InvalidInput
 
     if args.undo:
-        given = [f for f in ("folders", "move_to", "html", "threshold") if getattr(args, f)]
+        given = [
+            f for f in ("folders", "move_to", "html", "threshold", "turned") if getattr(args, f)
+        ]
         if given:
             raise InvalidInput("--undo LOG takes no other options: run it on its own")
         return _undo(args.undo, args.json)
@@ -117,7 +125,7 @@ def _find(args: argparse.Namespace):
         if args.folders:
             summary = library.index(args.folders, progress=not args.quiet)
             print(f"{library.path}: {summary}", file=sys.stderr)
-        groups = find_duplicates(library, threshold=threshold)
+        groups = find_duplicates(library, threshold=threshold, turned=args.turned)
     return groups, threshold
 
 

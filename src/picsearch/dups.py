@@ -106,15 +106,24 @@ def find_duplicates(
     threshold: float = DEFAULT_THRESHOLD,
     space: str | None = None,
     lsh: LshOptions | None = None,
+    turned: bool = False,
 ) -> list[Group]:
     """Groups of near-duplicate photos in a library, largest first, keeper first in each.
 
     ``space`` is "visual" or "joint" (default: visual when the model has it).
     ``lsh`` forces LSH candidates (with these options) even for a small library.
+    ``turned`` also finds copies turned by 90, 180 or 270 degrees: it reads and
+    embeds every photo three more times (``picsearch.dups_turned``).
     """
     _check_threshold(threshold)
-    ids, vectors = _library_vectors(library, space)
-    pairs, sims = similar_pairs(vectors, threshold=threshold, lsh=lsh)
+    space, ids, vectors = _library_vectors(library, space)
+    if turned:
+        from .dups_turned import turned_views
+
+        vectors = turned_views(library, ids, vectors, space)
+        pairs, sims = _pairs_of_views(vectors, threshold=threshold, lsh=lsh)
+    else:
+        pairs, sims = similar_pairs(vectors, threshold=threshold, lsh=lsh)
     groups, gone = [], 0
     for rows in group_rows(vectors, pairs, sims, guard=threshold - GUARD_MARGIN):
         # A photo moved or deleted since it was indexed cannot be kept or moved: leave it out.
@@ -122,7 +131,7 @@ def find_duplicates(
         here = [i for i, m in enumerate(members) if os.path.lexists(m.path)]
         gone += len(rows) - len(here)
         if len(here) > 1:
-            groups.append(_group([members[i] for i in here], vectors[rows[here]]))
+            groups.append(_group([members[i] for i in here], _as_views(vectors)[rows[here]]))
     if gone:
         log.info(
             "%d photos of the library are no longer on disk and were left out; "
@@ -165,7 +174,12 @@ def similar_pairs(
 def group_rows(
     vectors: np.ndarray, pairs: np.ndarray, sims: np.ndarray, *, guard: float
 ) -> list[np.ndarray]:
-    """Row groups (two or more rows each) from confirmed pairs: union-find, chain guard."""
+    """Row groups (two or more rows each) from confirmed pairs: union-find, chain guard.
+
+    ``vectors`` is (n, dim), or (n, views, dim) with each photo's upright vector
+    first and its turned views after it (a member may match its centre turned).
+    """
+    vectors = _as_views(vectors)
     labels = _components(len(vectors), pairs)
     order = np.argsort(labels, kind="stable")
     cuts = np.flatnonzero(np.diff(labels[order])) + 1
@@ -279,7 +293,7 @@ def _guarded(
     a, b = np.searchsorted(rows, pairs[:, 0]), np.searchsorted(rows, pairs[:, 1])
     strength = np.bincount(a, sims, len(rows)) + np.bincount(b, sims, len(rows))
     centre = int(np.argmax(strength))
-    if len(rows) == 2 or (vectors[rows] @ vectors[rows[centre]]).min() >= guard:
+    if len(rows) == 2 or _to_centre(vectors, rows, rows[centre]).min() >= guard:
         return [rows]
     return _stars(vectors, rows, a, b, strength, guard)
 
@@ -303,17 +317,44 @@ def _stars(
         if assigned[centre]:
             continue
         assigned[centre] = True
-        centre_vector = vectors[rows[centre]]
         members = frontier = np.array([centre])
         while len(frontier):
             reach = np.concatenate([target[bounds[x] : bounds[x + 1]] for x in frontier])
             reach = np.unique(reach[~assigned[reach]])
-            frontier = reach[vectors[rows[reach]] @ centre_vector >= guard]
+            frontier = reach[_to_centre(vectors, rows[reach], rows[centre]) >= guard]
             assigned[frontier] = True
             members = np.concatenate([members, frontier])
         if len(members) > 1:
             groups.append(rows[np.sort(members)])
     return groups
+
+
+def _as_views(vectors: np.ndarray) -> np.ndarray:
+    return vectors[:, None, :] if vectors.ndim == 2 else vectors
+
+
+def _to_centre(views: np.ndarray, rows: np.ndarray, centre: int) -> np.ndarray:
+    """Each row's best similarity to the centre's upright vector over its views."""
+    return (views[rows] @ views[centre, 0]).max(axis=1)
+
+
+def _pairs_of_views(
+    views: np.ndarray, *, threshold: float, lsh: LshOptions | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Photo pairs that match in any views: every view is a row, rows map back to photos."""
+    n, count, dim = views.shape
+    rows = np.ascontiguousarray(views.transpose(1, 0, 2).reshape(n * count, dim))
+    pairs, sims = similar_pairs(rows, threshold=threshold, lsh=lsh)
+    a, b = pairs[:, 0] % n, pairs[:, 1] % n
+    keep = a != b
+    low, high, sims = np.minimum(a, b)[keep], np.maximum(a, b)[keep], sims[keep]
+    keys = low * n + high
+    order = np.lexsort((-sims, keys))  # per pair, the best view first
+    keys, sims = keys[order], sims[order]
+    first = np.ones(len(keys), dtype=bool)
+    first[1:] = keys[1:] != keys[:-1]
+    keys, sims = keys[first], sims[first]
+    return np.stack([keys // n, keys % n], axis=1), sims
 
 
 # --------------------------------------------------------------------------- members
@@ -340,8 +381,10 @@ def keeper_key(member: Member) -> tuple[int, int, float, int]:
 def _group(members: list[Member], vectors: np.ndarray) -> Group:
     order = sorted(range(len(members)), key=lambda i: keeper_key(members[i]))
     members = [members[i] for i in order]
-    vectors = vectors[order]
-    sims = vectors @ vectors.T
+    views = vectors[order]
+    # The best match over the views, either way round: a turned copy scores as found.
+    sims = np.einsum("ivd,jd->ijv", views, views[:, 0]).max(axis=2)
+    sims = np.maximum(sims, sims.T)
     if len(members) <= ALL_PAIRS_UP_TO:
         index_pairs = [(i, j) for i in range(len(members)) for j in range(i + 1, len(members))]
     else:
@@ -361,10 +404,11 @@ def _check_threshold(threshold: float) -> None:
         )
 
 
-def _library_vectors(library: Library, space: str | None) -> tuple[np.ndarray, np.ndarray]:
+def _library_vectors(library: Library, space: str | None) -> tuple[str, np.ndarray, np.ndarray]:
+    """The space used, the ids and their vectors."""
     if space is not None:
-        return library.vectors(space)
+        return (space, *library.vectors(space))
     try:
-        return library.vectors("visual")
+        return ("visual", *library.vectors("visual"))
     except InvalidInput:
-        return library.vectors("joint")
+        return ("joint", *library.vectors("joint"))
