@@ -12,6 +12,12 @@ and export its query model.
     python benchmarks/train.py                       # everything (first run: features, ~30 min)
     python benchmarks/train.py --sets shapes --epochs 10
     python benchmarks/train.py --fashion-train 20000 # a subset of the train split
+    python benchmarks/train.py --sets shapes --unfreeze-text 1 --epochs 6
+                                  # a third model: MiniLM's last layer trained too
+
+With ``--unfreeze-text N`` each set also trains "trained dual, last N text
+layers unfrozen" (same options, ``unfreeze_text=N``, for ``--unfreeze-epochs``
+epochs, default ``--epochs``) and prints it in the same tables.
 
 Base features are cached in picsearch's feature cache; Fashion-MNIST image
 features already computed by ``benchmarks/ann.py`` (same images, same
@@ -21,6 +27,7 @@ preprocessing, the default model's visual space) are reused after a check.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import logging
@@ -42,6 +49,8 @@ from picsearch.train import FeatureStore, TrainOptions, read_captions, train  # 
 DATA = Path(__file__).resolve().parent / "data"
 ANN_CACHE = DATA / "fashion-default-60000-1000.npy"
 MODELS = DATA / "models"
+DUAL = "dual (trained)"
+UNFROZEN = "trained dual, last"
 
 
 def seed_from_ann_cache(root: Path, store: FeatureStore) -> int:
@@ -74,22 +83,30 @@ def seed_from_ann_cache(root: Path, store: FeatureStore) -> int:
     return len(todo)
 
 
-def run_set(name: str, root: Path, options: TrainOptions, store: FeatureStore) -> dict:
+def run_set(name: str, root: Path, models: dict[str, TrainOptions], store: FeatureStore) -> dict:
+    """Train each model of ``models`` (label -> options) on ``name``, then evaluate them all."""
     train_set = read_captions(root / "captions_train.json")
     test_set = read_captions(root / "captions_test.json")
     print(
         f"[{name}] {len(train_set)} training pairs, {len(test_set)} test captions", file=sys.stderr
     )
-    started = time.perf_counter()
-    result = train(
-        train_set, output=MODELS / f"{name}-dual", options=options, restart=True, store=store
-    )
-    total = time.perf_counter() - started
-    print(f"[{name}] {result}", file=sys.stderr)
-    reports = [
-        evaluate_model(spec, test_set, store=store) for spec in ("default", result.model_spec)
-    ]
-    return {"result": result, "reports": reports, "seconds": total, "test": test_set}
+    runs = {}
+    for label, options in models.items():
+        suffix = f"-text{options.unfreeze_text}" if options.unfreeze_text else ""
+        started = time.perf_counter()
+        result = train(
+            train_set,
+            output=MODELS / f"{name}-dual{suffix}",
+            options=options,
+            restart=True,
+            store=store,
+        )
+        runs[label] = {"result": result, "seconds": time.perf_counter() - started}
+        print(f"[{name}] {label}: {result}", file=sys.stderr)
+    reports = {"default (untrained)": evaluate_model("default", test_set, store=store)}
+    for label, run in runs.items():
+        reports[label] = evaluate_model(run["result"].model_spec, test_set, store=store)
+    return {"runs": runs, "reports": reports, "test": test_set}
 
 
 def _row(set_name: str, label: str, report: RetrievalReport) -> str:
@@ -97,7 +114,7 @@ def _row(set_name: str, label: str, report: RetrievalReport) -> str:
     i2t = " ".join(f"{report.image_to_text[k]:6.3f}" for k in (1, 5, 10))
     cmap = "     -" if report.class_map is None else f"{report.class_map:6.3f}"
     return (
-        f"| {set_name:<8} | {label:<20} | {report.images:>6} | {report.captions:>6} | {t2i} | "
+        f"| {set_name:<8} | {label:<42} | {report.images:>6} | {report.captions:>6} | {t2i} | "
         f"{i2t} | {report.top_k_accuracy:6.3f} | {cmap} |"
     )
 
@@ -105,46 +122,63 @@ def _row(set_name: str, label: str, report: RetrievalReport) -> str:
 def print_table(results: dict[str, dict]) -> None:
     print("\nTest splits (each caption's own image among all test images):\n")
     print(
-        "| set      | model                | images | captions |  t->i R@1 R@5 R@10  |"
+        f"| set      | {'model':<42} | images | captions |  t->i R@1 R@5 R@10  |"
         "  i->t R@1 R@5 R@10  | acc@100 | class mAP |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for name, run in results.items():
-        for label, report in zip(
-            ("default (untrained)", "dual (trained)"), run["reports"], strict=True
-        ):
+        for label, report in run["reports"].items():
             print(_row(name, label, report))
     print("\nTraining (CPU, this machine):\n")
-    print("| set | pairs (train/val) | epochs run (best) | s per epoch | train total s | loss |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| set | model | pairs (train/val) | epochs run (best) | s per epoch | train total s "
+        "| loss |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for name, run in results.items():
-        r = run["result"]
-        print(
-            f"| {name} | {r.pairs}/{r.val_pairs} | {r.epochs_run} ({r.best_epoch}) | "
-            f"{r.seconds_per_epoch:.2f} | {run['seconds']:.1f} | {r.best.get('loss', 0):.4f} |"
-        )
+        for label, trained in run["runs"].items():
+            r = trained["result"]
+            print(
+                f"| {name} | {label} | {r.pairs}/{r.val_pairs} | {r.epochs_run} ({r.best_epoch}) | "
+                f"{r.seconds_per_epoch:.2f} | {trained['seconds']:.1f} | "
+                f"{r.best.get('loss', 0):.4f} |"
+            )
     print("\nTargets:")
     if "fashion" in results:
-        default, dual = (rep.class_map for rep in results["fashion"]["reports"])
+        reports = results["fashion"]["reports"]
+        default, dual = reports["default (untrained)"].class_map, reports[DUAL].class_map
         ok = "met" if dual >= 0.80 else "NOT met"
         print(f"  fashion text->image class mAP: {dual:.3f} (default {default:.3f}); >= 0.80 {ok}")
     if "shapes" in results:
-        default, dual = (rep.text_to_image[5] for rep in results["shapes"]["reports"])
+        reports = results["shapes"]["reports"]
+        default, dual = (reports[k].text_to_image[5] for k in ("default (untrained)", DUAL))
         ratio = dual / max(default, 1e-9)
         ok = "met" if ratio >= 2 else "NOT met"
         print(
             f"  shapes text->image R@5: {dual:.3f} vs default {default:.3f} = {ratio:.1f}x; "
             f">= 2x {ok}"
         )
+    for name, run in results.items():
+        for label in run["reports"]:
+            if label.startswith(UNFROZEN):
+                heads, tuned = run["runs"][DUAL]["result"], run["runs"][label]["result"]
+                gain = (
+                    run["reports"][label].text_to_image[5] - run["reports"][DUAL].text_to_image[5]
+                )
+                slower = tuned.seconds_per_epoch / max(heads.seconds_per_epoch, 1e-9)
+                print(
+                    f"  {name}: {label} vs heads only: text->image R@5 {gain:+.3f}, "
+                    f"{slower:.0f}x the seconds per epoch (CPU)"
+                )
 
 
-def end_to_end(name: str, run: dict, count: int = 200, queries: int = 50) -> None:
+def end_to_end(name: str, run: dict, label: str, count: int = 200, queries: int = 50) -> None:
     """Index test images with the trained model, search them, export a searcher, search it."""
     import picsearch
     from picsearch.export import export_searcher
     from picsearch.searcher import SearcherOptions, TextSearcher
 
-    test, spec = run["test"], run["result"].model_spec
+    test, spec = run["test"], run["runs"][label]["result"].model_spec
     labels = {
         p.name: (test.labels or [None] * len(test.images))[i] for i, p in enumerate(test.images)
     }
@@ -172,8 +206,8 @@ def end_to_end(name: str, run: dict, count: int = 200, queries: int = 50) -> Non
         ]
     )
     line = (
-        f"  [{name}] indexed {summary.added} test images with {spec}; of {queries} captions, "
-        f"{own:.0%} find their own image in the top 5"
+        f"  [{name}, {label}] indexed {summary.added} test images with {spec}; "
+        f"of {queries} captions, {own:.0%} find their own image in the top 5"
     )
     if test.labels is not None:
         precision = np.mean(
@@ -201,6 +235,16 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--loss", default="clip", choices=["clip", "soft"])
     parser.add_argument("--monitor", default="val_loss", choices=["val_loss", "val_recall"])
+    parser.add_argument(
+        "--unfreeze-text",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also train a model with MiniLM's last N layers unfrozen",
+    )
+    parser.add_argument(
+        "--unfreeze-epochs", type=int, help="epochs of that model (default: --epochs)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
@@ -208,6 +252,14 @@ def main() -> int:
     options = TrainOptions(
         epochs=args.epochs, batch_size=args.batch_size, loss=args.loss, monitor=args.monitor
     )
+    models = {DUAL: options}
+    if args.unfreeze_text:
+        label = f"{UNFROZEN} {args.unfreeze_text} text layers unfrozen"
+        models[label] = dataclasses.replace(
+            options,
+            unfreeze_text=args.unfreeze_text,
+            epochs=args.unfreeze_epochs or args.epochs,
+        )
     results = {}
     for name in args.sets:
         if name == "fashion":
@@ -217,17 +269,23 @@ def main() -> int:
                 print(f"[fashion] reused {seeded} cached image vectors", file=sys.stderr)
         else:
             root = captioned_sets.write_shapes(train=args.shapes_train)
-        results[name] = run_set(name, root, options, store)
+        results[name] = run_set(name, root, models, store)
     print_table(results)
     print("\nEnd to end:")
     for name, run in results.items():
-        end_to_end(name, run)
+        for label in run["runs"]:
+            end_to_end(name, run, label)
     if args.json:
         figures = {
             name: {
-                "reports": [rep.to_dict() for rep in run["reports"]],
-                "seconds_per_epoch": run["result"].seconds_per_epoch,
-                "best": run["result"].best,
+                "reports": {label: rep.to_dict() for label, rep in run["reports"].items()},
+                "training": {
+                    label: {
+                        "seconds_per_epoch": trained["result"].seconds_per_epoch,
+                        "best": trained["result"].best,
+                    }
+                    for label, trained in run["runs"].items()
+                },
             }
             for name, run in results.items()
         }

@@ -470,3 +470,155 @@ def test_feature_cache_is_reused(shapes, cache) -> None:
     finally:
         del encoder.embed_arrays
     assert calls == [] and np.array_equal(first.vectors["visual"], again.vectors["visual"])
+
+
+# --------------------------------------------------------------------- unfreezing MiniLM
+
+UNFROZEN = TrainOptions(epochs=2, batch_size=16, patience=12, dim=32, seed=0, unfreeze_text=1)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"unfreeze_text": 7}, "unfreeze_text must be a whole number from 0 to 6"),
+        ({"unfreeze_text": -1}, "unfreeze_text must be"),
+        ({"unfreeze_text": 1.5}, "unfreeze_text must be"),
+        ({"text_lr_scale": 0.0}, "text_lr_scale must be positive"),
+        ({"device": "tpu"}, "unknown device 'tpu'"),
+    ],
+)
+def test_text_tower_options_are_checked(changes: dict, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message) as error:
+        TrainOptions(**changes).check()
+    assert "\n" not in str(error.value)
+
+
+def test_cuda_without_a_gpu_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    path = tmp_path / "c.csv"
+    path.write_text("image_path,caption\na.png,a black square\n")
+    with pytest.raises(InvalidInput, match="torch sees no CUDA GPU"):
+        train(read_captions(path), output=tmp_path / "m", options=TrainOptions(device="cuda"))
+    for flags in (["--device", "cuda"], ["--unfreeze-text", "9"]):
+        code = main(["train", "--captions", str(path), "-o", str(tmp_path / "m"), "-q", *flags])
+        err = capsys.readouterr().err
+        assert code == 1 and err.startswith("picsearch: error:") and err.count("\n") == 1, err
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.fixture(scope="module")
+def unfrozen(shapes, cache, tmp_path_factory: pytest.TempPathFactory):
+    """A model whose last MiniLM layer trained with the heads (two epochs, on the CPU)."""
+    out = tmp_path_factory.mktemp("models") / "unfrozen"
+    return train(
+        read_captions(shapes["train"]),
+        val=read_captions(shapes["val"]),
+        output=out,
+        options=UNFROZEN,
+        progress=False,
+    )
+
+
+def torch_text_tower(folder: Path):
+    """The pretrained MiniLM with the folder's tuned layer loaded, its heads, and its weights."""
+    import torch
+
+    from picsearch.train.export import load_weights
+    from picsearch.train.heads import DualHeads, numpy_to_state
+    from picsearch.train.text_tower import PREFIX, TextTower
+
+    weights = load_weights(folder)
+    tower = TextTower(torch, unfreeze=UNFROZEN.unfreeze_text)
+    pretrained = tower.trainable_state()
+    tower.load_trainable(TextTower.from_numpy(torch, weights))
+    heads = DualHeads(text_dim=384, image_dim=1280, dim=UNFROZEN.dim).eval()
+    numpy_to_state(heads, {k: v for k, v in weights.items() if not k.startswith(PREFIX)})
+    return tower, heads, weights, pretrained
+
+
+@pytest.mark.slow
+def test_unfrozen_text_layer_trains_and_is_what_search_uses(
+    unfrozen, shapes, cache, tmp_path: Path
+) -> None:
+    import torch
+
+    from picsearch.encoders.dual import DualEncoder
+    from picsearch.export import export_searcher
+    from picsearch.searcher import SearcherOptions, TextSearcher
+    from picsearch.train.text_tower import PREFIX
+
+    folder = unfrozen.folder
+    assert unfrozen.history[-1]["loss"] < unfrozen.history[0]["loss"]
+    assert (folder / "text_base.onnx").is_file()
+    config = json.loads((folder / "config.json").read_text())
+    assert config["unfreeze_text"] == 1 and config["text_base"]["parity"]["min_cosine"] >= 0.9999
+    tower, heads, weights, pretrained = torch_text_tower(folder)
+    tuned = {k[len(PREFIX) :] for k in weights if k.startswith(PREFIX)}
+    assert tuned == set(pretrained) and all(k.startswith("model.encoder.layer.5.") for k in tuned)
+    moved = [float((tower.trainable[k].detach() - pretrained[k]).abs().max()) for k in tuned]
+    assert min(moved) > 0  # every tuned tensor changed (weight decay alone moves each)
+    saved = torch.load(folder / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert set(saved["text"]) == tuned  # nothing else of MiniLM is trainable or saved
+
+    # The folder's ONNX text base = pretrained frozen layers + the tuned layer, then the head.
+    texts = ["a red circle", "a picture of a blue triangle", "something else entirely"]
+    with torch.no_grad():
+        want = heads.text(torch.from_numpy(tower.embed(texts))).numpy()
+    encoder = DualEncoder(folder)
+    assert encoder.own_text_base and encoder.model_id == load_encoder(f"dual:{folder}").model_id
+    got = encoder.embed_texts(texts)
+    assert np.min(np.sum(got * want, axis=1)) > 0.9999
+    frozen_base = load_encoder("default").embed_texts(texts)
+    tuned_base = encoder._tuned_base_texts(texts)
+    assert np.min(np.sum(frozen_base * tuned_base, axis=1)) < 0.99999  # the tuned base differs
+
+    with picsearch.open(tmp_path / "lib.db", model=f"dual:{folder}") as lib:
+        assert lib.index(shapes["root"] / "val").added == 24
+        queries = ["a blue triangle", "a yellow circle", "a picture of a red square"]
+        hits = {q: lib.search(q, k=5) for q in queries}
+        report = export_searcher(lib, tmp_path / "shapes.picsearch")
+    assert report.text_recall_at_10 == 1.0
+    searcher = TextSearcher.create_from_file(report.path, SearcherOptions(max_results=5))
+    for query in queries:
+        result = searcher.search(query)
+        assert result.ids == [h.id for h in hits[query]], query
+        scores = [n.score for n in result.nearest_neighbors]
+        assert scores == pytest.approx([h.score for h in hits[query]], abs=1e-4)
+
+
+@pytest.mark.slow
+def test_unfrozen_run_resumes_to_the_same_weights(unfrozen, shapes, cache, tmp_path: Path) -> None:
+    from picsearch.train.export import load_weights
+
+    captions, val = read_captions(shapes["train"]), read_captions(shapes["val"])
+
+    def stop_after_1(record: dict) -> None:
+        if record["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "m"
+    with pytest.raises(KeyboardInterrupt):
+        train(
+            captions, val=val, output=out, options=UNFROZEN, progress=False, on_epoch=stop_after_1
+        )
+    epochs = []
+    resumed = train(
+        captions,
+        val=val,
+        output=out,
+        options=UNFROZEN,
+        progress=False,
+        on_epoch=lambda record: epochs.append(record["epoch"]),
+    )
+    assert epochs == [2]
+    assert without_times(resumed.history) == without_times(unfrozen.history)
+    mine, theirs = load_weights(out), load_weights(unfrozen.folder)
+    assert sorted(mine) == sorted(theirs)
+    assert all(np.array_equal(mine[name], theirs[name]) for name in mine)
+    assert model_id(out) == model_id(unfrozen.folder)

@@ -44,6 +44,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--patience", type=int, default=5, help="epochs without improvement")
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.add_argument(
+        "--unfreeze-text",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also train MiniLM's last N of 6 layers (default 0; slow without a GPU)",
+    )
+    train.add_argument(
+        "--device",
+        default="auto",
+        choices=["auto", "cpu", "cuda"],
+        help="where torch trains: auto (CUDA if available), cpu or cuda",
+    )
     train.add_argument("--restart", action="store_true", help="ignore a checkpoint; start over")
     train.add_argument("--json", action="store_true", help="print the result as JSON")
     train.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -103,6 +116,8 @@ def _run_train(args: argparse.Namespace) -> int:
         patience=args.patience,
         monitor=args.monitor,
         seed=args.seed,
+        unfreeze_text=args.unfreeze_text,
+        device=args.device,
     )
     result = train(
         captions,

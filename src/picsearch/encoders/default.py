@@ -23,6 +23,7 @@ Pillow are imported.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import os
@@ -362,24 +363,14 @@ class DefaultEncoder:
 # --------------------------------------------------------------------- export
 
 
-def _text_export_spec() -> onnx_export.ExportSpec:
-    """all-MiniLM-L6-v2 with mean pooling and L2 normalisation inside the graph."""
-    torch = require("torch", package="torch", extra="default", purpose="exporting to ONNX")
-    transformers = require(
-        "transformers", package="transformers", extra="default", purpose="exporting MiniLM"
-    )
-    folder = Path(_minilm_package().get_model_path())
-    progress = transformers.utils.logging.is_progress_bar_enabled()
-    transformers.utils.logging.disable_progress_bar()
-    try:
-        bert = transformers.AutoModel.from_pretrained(
-            str(folder), local_files_only=True, attn_implementation="eager"
-        ).eval()
-    finally:
-        if progress:
-            transformers.utils.logging.enable_progress_bar()
+@functools.cache
+def _mean_pooled_class():
+    """The module class, made on first use so that importing this file does not import torch."""
+    torch = require("torch", package="torch", extra="default", purpose="MiniLM in torch")
 
     class MeanPooledText(torch.nn.Module):
+        """MiniLM token states, mean-pooled over the attention mask, L2-normalised."""
+
         def __init__(self, model):
             super().__init__()
             self.model = model
@@ -391,10 +382,41 @@ def _text_export_spec() -> onnx_export.ExportSpec:
             pooled = summed / mask.sum(dim=1).clamp(min=1e-9)
             return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
 
+    return MeanPooledText
+
+
+def mean_pooled_minilm():
+    """all-MiniLM-L6-v2 in torch (eval mode) with mean pooling and L2 normalisation."""
+    transformers = require(
+        "transformers", package="transformers", extra="default", purpose="MiniLM in torch"
+    )
+    folder = Path(_minilm_package().get_model_path())
+    progress = transformers.utils.logging.is_progress_bar_enabled()
+    transformers.utils.logging.disable_progress_bar()
+    try:
+        bert = transformers.AutoModel.from_pretrained(
+            str(folder), local_files_only=True, attn_implementation="eager"
+        ).eval()
+    finally:
+        if progress:
+            transformers.utils.logging.enable_progress_bar()
+    return _mean_pooled_class()(bert).eval()
+
+
+def minilm_tokenizer(max_tokens: int = MAX_TOKENS):
+    """MiniLM's tokenizer, truncating at ``max_tokens`` and padding to the longest text."""
     tokenizers = require("tokenizers", package="tokenizers", extra="default", purpose="text")
-    tokenizer = tokenizers.Tokenizer.from_file(str(folder / "tokenizer.json"))
-    tokenizer.enable_truncation(max_length=MAX_TOKENS)
+    tokenizer = tokenizers.Tokenizer.from_file(
+        str(Path(_minilm_package().get_model_path()) / "tokenizer.json")
+    )
+    tokenizer.enable_truncation(max_length=max_tokens)
     tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+    return tokenizer
+
+
+def text_export_spec(module) -> onnx_export.ExportSpec:
+    """How a mean-pooled MiniLM ``module`` is exported and checked (token ids -> embedding)."""
+    tokenizer = minilm_tokenizer()
 
     def feed(texts):
         encodings = tokenizer.encode_batch(texts)
@@ -409,7 +431,7 @@ def _text_export_spec() -> onnx_export.ExportSpec:
         feed(["café crème", "an espresso on a wooden table " * 40]),  # truncated at 256
     ]
     return onnx_export.ExportSpec(
-        module=MeanPooledText(bert).eval(),
+        module=module,
         input_names=["input_ids", "attention_mask"],
         output_names=["embedding"],
         parity_inputs=parity,
@@ -418,8 +440,13 @@ def _text_export_spec() -> onnx_export.ExportSpec:
             "attention_mask": {0: "batch", 1: "tokens"},
             "embedding": {0: "batch"},
         },
-        info={"source": str(folder)},
+        info={"source": str(_minilm_package().get_model_path())},
     )
+
+
+def _text_export_spec() -> onnx_export.ExportSpec:
+    """all-MiniLM-L6-v2 with mean pooling and L2 normalisation inside the graph."""
+    return text_export_spec(mean_pooled_minilm())
 
 
 def load_efficientnet_lite0():

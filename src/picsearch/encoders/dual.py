@@ -10,8 +10,14 @@ text and images. ``visual`` is the base encoder's L2-normalised pooled image
 features, unchanged, so image-to-image search stays exactly as good as with
 the default model.
 
-``model_id`` is a digest of the trained weights and the base model, so a
-library indexed with one trained model refuses another.
+When training also tuned MiniLM's last layers (``unfreeze_text``), the folder
+holds the fine-tuned text base as ``text_base.onnx``: text runs through the
+base's tokenizer, that graph and the text head instead of the base encoder's
+text graph. Image features still come from the frozen base.
+
+``model_id`` is a digest of the trained weights (the tuned text layers
+included) and the base model, so a library indexed with one trained model
+refuses another.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from .base import ImageEmbeddings
 __all__ = ["DualEncoder"]
 
 _BATCH = 1024
+_TEXT_BATCH = 64
 
 
 class DualEncoder:
@@ -65,10 +72,15 @@ class DualEncoder:
             "text": self.folder / export.TEXT_HEAD,
             "image": self.folder / export.IMAGE_HEAD,
         }
+        #: Whether text runs through this folder's fine-tuned text base.
+        self.own_text_base = int(self.config.get("unfreeze_text", 0)) > 0
+        if self.own_text_base:
+            self._files["text_base"] = self.folder / export.TEXT_BASE
         for name in self._files.values():
             if not name.is_file():
                 raise InvalidInput(f"{name} is missing: train the model again to export it")
         self._sessions: dict[str, Any] = {}
+        self._tokenizer = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -109,7 +121,31 @@ class DualEncoder:
     def embed_texts(self, texts: list[str]) -> np.ndarray:
         if isinstance(texts, str):
             raise TypeError("embed_texts takes a list of strings")
+        if self.own_text_base:
+            return self.text_from_base(self._tuned_base_texts([str(t) for t in texts]))
         return self.text_from_base(self.base.embed_texts(list(texts)))
+
+    def _tuned_base_texts(self, texts: list[str]) -> np.ndarray:
+        """Texts through the base tokenizer and this folder's fine-tuned text base graph."""
+        from .default import minilm_tokenizer
+
+        out = np.zeros((len(texts), int(self.config["base"]["text_dim"])), np.float32)
+        if not texts:
+            return out
+        with self._lock:
+            if self._tokenizer is None:
+                self._tokenizer = minilm_tokenizer()
+        session = self._session("text_base")
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # little padding
+        for start in range(0, len(order), _TEXT_BATCH):
+            rows = order[start : start + _TEXT_BATCH]
+            encodings = self._tokenizer.encode_batch([texts[i] for i in rows])
+            feed = {
+                "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+                "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            }
+            out[rows] = session.run(["embedding"], feed)[0]
+        return out
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
         return self.base.preprocess(image)
@@ -144,17 +180,22 @@ class DualEncoder:
     def export_query_model(self, folder: Path) -> dict:
         """Write the query-side graphs into ``folder``; return their JSON-able description."""
         from ..train.export import compose
-        from .default import _SCALE, _SHIFT, CROP_SIZE, RESIZE_SIZE
+        from .default import _SCALE, _SHIFT, CROP_SIZE, RESIZE_SIZE, minilm_tokenizer
 
         onnx = require("onnx", package="onnx", extra="default", purpose="exporting a searcher")
         base = self.base
         if not all(hasattr(base, a) for a in ("text_onnx_path", "image_onnx_path", "_text")):
             raise InvalidInput(f"{self.folder}: only models trained on the default base export")
         base._image()  # export the base graphs into the cache if needed
+        if self.own_text_base:
+            tokenizer, text_base = minilm_tokenizer(), self._files["text_base"]
+        else:
+            tokenizer, _ = base._text()  # truncation and padding already configured
+            text_base = base.text_onnx_path
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         text = compose(
-            onnx.load(str(base.text_onnx_path)),
+            onnx.load(str(text_base)),
             onnx.load(str(self._files["text"])),
             connect={"embedding": "features"},
             outputs=["embedding"],
@@ -168,7 +209,6 @@ class DualEncoder:
         )
         onnx.save(text, str(folder / "text.onnx"))
         onnx.save(image, str(folder / "image.onnx"))
-        tokenizer, _ = base._text()  # truncation and padding already configured
         tokenizer.save(str(folder / "tokenizer.json"))
 
         return {

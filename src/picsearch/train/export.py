@@ -6,6 +6,8 @@ A model folder holds::
     heads.npz         the heads' weights (float32 arrays; loaded without pickle)
     text_head.onnx    features (n, 384)  -> embedding (n, dim)
     image_head.onnx   features (n, 1280) -> joint (n, dim), visual (n, 1280)
+    text_base.onnx    only when MiniLM's last layers were trained: token ids -> (n, 384);
+                      heads.npz then also holds those layers as ``text_base/...`` arrays
 
 The graphs are written from the weights with ``onnx.helper`` (no torch), so
 they can be rebuilt anywhere ``onnx`` is installed. Inputs are L2-normalised
@@ -31,6 +33,7 @@ __all__ = [
     "WEIGHTS",
     "TEXT_HEAD",
     "IMAGE_HEAD",
+    "TEXT_BASE",
     "FORMAT",
     "head_graph",
     "write_model_folder",
@@ -43,6 +46,7 @@ CONFIG = "config.json"
 WEIGHTS = "heads.npz"
 TEXT_HEAD = "text_head.onnx"
 IMAGE_HEAD = "image_head.onnx"
+TEXT_BASE = "text_base.onnx"
 FORMAT = "picsearch-dual-encoder"
 OPSET = 17  # as the base graphs; LayerNormalization needs 17
 IR_VERSION = 8
@@ -143,14 +147,24 @@ def head_graph(weights: dict[str, np.ndarray], side: str):
     return model
 
 
-def write_model_folder(folder: Path, weights: dict[str, np.ndarray], config: dict) -> None:
-    """Write the weights, both head graphs and the config (last, so a folder with it is whole)."""
+def write_model_folder(
+    folder: Path, weights: dict[str, np.ndarray], config: dict, *, text_base: bytes | None = None
+) -> None:
+    """Write the weights, the graphs and the config (last, so a folder with it is whole).
+
+    ``text_base`` is the fine-tuned text base graph, if any; without it an old
+    one is removed, so a folder never pairs new heads with a stale text base.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     np.savez(buffer, **weights)
     _atomic(folder / WEIGHTS, buffer.getvalue())
     for side, name in (("text", TEXT_HEAD), ("image", IMAGE_HEAD)):
         _atomic(folder / name, head_graph(weights, side).SerializeToString())
+    if text_base is None:
+        (folder / TEXT_BASE).unlink(missing_ok=True)
+    else:
+        _atomic(folder / TEXT_BASE, text_base)
     _atomic(folder / CONFIG, json.dumps(config, indent=1, sort_keys=True).encode())
 
 

@@ -7,6 +7,9 @@ the state (heads, optimiser, best weights, history) is saved to
 ``checkpoint.pt`` in the output folder; running again with the same data and
 options resumes from it. The best epoch (by validation loss or recall) is
 written as the model folder whenever it improves.
+
+With ``unfreeze_text`` MiniLM's last layers train too (see ``text_tower``);
+the image features stay cached and frozen.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 from collections import Counter
 from collections.abc import Callable
@@ -24,13 +28,15 @@ import numpy as np
 
 from ..errors import InvalidInput, require
 from .data import CaptionSet
-from .export import FORMAT
+from .export import FORMAT, TEXT_BASE
 from .features import FeatureStore
 from .options import TrainOptions, TrainResult
 from .pairs import Pairs, prepare_pairs, split_validation
 from .run import Run
 
 __all__ = ["train"]
+
+log = logging.getLogger(__name__)
 
 
 def train(
@@ -44,19 +50,32 @@ def train(
     progress: bool = True,
     store: FeatureStore | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
-    threads: int = 1,
+    threads: int | None = None,
 ) -> TrainResult:
     """Train projection heads on ``captions`` and write the model folder ``output``.
 
-    ``threads`` is torch's thread count for the heads: they are small, and one
-    thread is fastest on a busy machine (more spin-wait for each other).
+    ``threads`` is torch's thread count on the CPU. By default it is one for the
+    heads alone (they are small, and more threads spin-wait for each other on a
+    busy machine) and every core when MiniLM's layers train too.
     """
     torch = require("torch", package="torch", extra="default", purpose="training")
-    from ..encoders import load_encoder
+    from ..encoders import load_encoder, onnx_export
+    from .text_tower import resolve_device
 
     options = options or TrainOptions()
     options.check()
+    device = resolve_device(torch, options.device)
+    if options.unfreeze_text and device == "cpu":
+        log.warning(
+            "training MiniLM's last %d layer(s) on the CPU: each epoch runs the text model "
+            "forward and backward, which is slow without a GPU",
+            options.unfreeze_text,
+        )
+    if threads is None:
+        threads = onnx_export.num_threads() if options.unfreeze_text else 1
     encoder = load_encoder(base)
+    if options.unfreeze_text and not _base_is_minilm(encoder):
+        raise InvalidInput(f"unfreeze_text trains MiniLM: it needs the default base, not '{base}'")
     opened = FeatureStore() if store is None else None
     try:
         pairs, val_pairs, skipped = _features(
@@ -85,12 +104,19 @@ def train(
     before = torch.get_num_threads()
     torch.set_num_threads(max(1, threads))
     try:
-        run = Run(torch, options, pairs, val_pairs, Path(output).expanduser(), progress)
+        folder = Path(output).expanduser()
+        run = Run(torch, options, pairs, val_pairs, folder, progress, device=device)
         run.start(_fingerprint(options, encoder.model_id, pairs, val_pairs), restart)
         run.loop(lambda: _config(options, info, run), on_epoch)
     finally:
         torch.set_num_threads(before)
     return run.result(skipped)
+
+
+def _base_is_minilm(encoder: Any) -> bool:
+    from ..encoders.default import DefaultEncoder
+
+    return isinstance(encoder, DefaultEncoder)
 
 
 def _features(captions, val, encoder, store, options, progress) -> tuple[Pairs, Pairs, Counter]:
@@ -111,7 +137,7 @@ def _features(captions, val, encoder, store, options, progress) -> tuple[Pairs, 
 
 def _config(options: TrainOptions, info: dict, run: Run) -> dict[str, Any]:
     best = run.state["best"]
-    return {
+    config = {
         "format": FORMAT,
         "version": 1,
         "base": info["base"],
@@ -128,14 +154,31 @@ def _config(options: TrainOptions, info: dict, run: Run) -> dict[str, Any]:
             "seconds_per_epoch": run.seconds_per_epoch(),
         },
     }
+    if options.unfreeze_text:  # folders without a trained text base keep their old shape
+        from .text_tower import CAPTION_TOKENS
+
+        config["unfreeze_text"] = options.unfreeze_text
+        config["text_base"] = {
+            "onnx": TEXT_BASE,
+            "caption_tokens": CAPTION_TOKENS,
+            "text_lr_scale": options.text_lr_scale,
+            "parity": run.text_record,
+        }
+    return config
 
 
 def _fingerprint(options: TrainOptions, base_id: str, pairs: Pairs, val: Pairs) -> str:
     digest = hashlib.sha256()
     fixed = dataclasses.asdict(options)
     fixed.pop("epochs")  # more epochs may be asked of a resumed run
+    fixed.pop("device")  # a run may resume on another device
+    if not options.unfreeze_text:  # as before these options existed: old checkpoints resume
+        fixed.pop("unfreeze_text")
+        fixed.pop("text_lr_scale")
     digest.update(json.dumps([fixed, base_id], sort_keys=True).encode())
     for part in (pairs, val):
         for array in (part.text_ids, part.image_ids, part.text, part.image):
             digest.update(np.ascontiguousarray(array).tobytes())
+        if options.unfreeze_text:  # the text base reads the strings themselves
+            digest.update(json.dumps(part.captions).encode())
     return digest.hexdigest()[:24]

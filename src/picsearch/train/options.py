@@ -8,10 +8,13 @@ from typing import Any
 
 from ..errors import InvalidInput
 
-__all__ = ["TrainOptions", "TrainResult", "MONITORS", "LOSSES"]
+__all__ = ["TrainOptions", "TrainResult", "MONITORS", "LOSSES", "DEVICES", "TEXT_LAYERS"]
 
 MONITORS = ("val_loss", "val_recall")
 LOSSES = ("clip", "soft")
+DEVICES = ("auto", "cpu", "cuda")
+#: MiniLM-L6's transformer layers: at most this many can be unfrozen.
+TEXT_LAYERS = 6
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,11 @@ class TrainOptions:
     epochs without improvement; the learning rate halves after every
     ``patience // 2`` of them. Without a validation set, ``val_fraction`` of
     the images (chosen by ``seed``) are held out for validation.
+
+    ``unfreeze_text`` (0..6) of MiniLM's last transformer layers train with the
+    heads, at ``lr * text_lr_scale``; their text features are then computed
+    live each batch instead of read from the cache. ``device`` is where torch
+    trains: ``auto`` (CUDA when available, else the CPU), ``cpu`` or ``cuda``.
     """
 
     dim: int = 256
@@ -39,6 +47,9 @@ class TrainOptions:
     monitor: str = "val_loss"
     val_fraction: float = 0.05
     seed: int = 0
+    unfreeze_text: int = 0
+    text_lr_scale: float = 0.05
+    device: str = "auto"
 
     def check(self) -> None:
         """Raise InvalidInput naming the first option out of range."""
@@ -57,6 +68,19 @@ class TrainOptions:
             raise InvalidInput(f"unknown loss '{self.loss}': use one of {', '.join(LOSSES)}")
         if self.monitor not in MONITORS:
             raise InvalidInput(f"unknown monitor '{self.monitor}': use {' or '.join(MONITORS)}")
+        self._check_text()
+
+    def _check_text(self) -> None:
+        value = self.unfreeze_text
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= TEXT_LAYERS:
+            raise InvalidInput(
+                f"unfreeze_text must be a whole number from 0 to {TEXT_LAYERS} "
+                f"(MiniLM's layers), not {value!r}"
+            )
+        if not self.text_lr_scale > 0:
+            raise InvalidInput(f"text_lr_scale must be positive, not {self.text_lr_scale}")
+        if self.device not in DEVICES:
+            raise InvalidInput(f"unknown device '{self.device}': use one of {', '.join(DEVICES)}")
 
 
 @dataclass

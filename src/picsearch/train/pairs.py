@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,7 +20,8 @@ class Pairs:
     """Pair ``i`` is caption ``text[text_ids[i]]`` with image ``image[image_ids[i]]``.
 
     ``text`` holds each distinct caption once, so pairs repeating a caption can
-    be told apart from pairs that merely look alike.
+    be told apart from pairs that merely look alike; ``captions`` are those
+    distinct strings, row for row (for training the text base itself).
     """
 
     text: np.ndarray
@@ -28,6 +29,7 @@ class Pairs:
     text_ids: np.ndarray
     image_ids: np.ndarray
     image_kind: str
+    captions: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.text_ids)
@@ -41,6 +43,7 @@ class Pairs:
             text_ids=self.text_ids[rows],
             image_ids=image_ids.astype(np.int64),
             image_kind=self.image_kind,
+            captions=self.captions,
         )
 
 
@@ -63,6 +66,7 @@ def prepare_pairs(
         text_ids=np.array([position[c] for c in kept.captions], dtype=np.int64),
         image_ids=kept.caption_image.astype(np.int64),
         image_kind=kind,
+        captions=distinct,
     )
     return pairs, skipped
 

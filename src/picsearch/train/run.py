@@ -3,7 +3,9 @@
 After every epoch the state is saved to ``checkpoint.pt`` in the output folder
 (with ``torch.save``; read back with ``weights_only=True``, so the file holds
 tensors and plain values only). A run started again on the same data with
-the same options resumes from it; other data or options are refused.
+the same options resumes from it; other data or options are refused. With a
+text tower (``unfreeze_text``) the checkpoint also holds its unfrozen layers,
+and the optimiser state covers them.
 """
 
 from __future__ import annotations
@@ -35,12 +37,19 @@ class Run:
     """One training run's mutable state and its checkpoint."""
 
     def __init__(
-        self, torch, options: TrainOptions, pairs: Pairs, val: Pairs, folder: Path, progress: bool
+        self,
+        torch,
+        options: TrainOptions,
+        pairs: Pairs,
+        val: Pairs,
+        folder: Path,
+        progress: bool,
+        device: str = "cpu",
     ) -> None:
         from .heads import DualHeads
 
         self.torch, self.options, self.folder, self.progress = torch, options, folder, progress
-        self.pairs, self.val = pairs, val
+        self.pairs, self.val, self.device = pairs, val, device
         torch.manual_seed(options.seed)
         self.heads = DualHeads(
             text_dim=pairs.text.shape[1],
@@ -49,21 +58,59 @@ class Run:
             blocks=options.blocks,
             dropout=options.dropout,
             temperature=options.temperature,
-        )
-        decay = [p for n, p in self.heads.named_parameters() if n != "log_scale"]
-        self.optimizer = torch.optim.AdamW(
-            [
-                {"params": decay, "weight_decay": options.weight_decay},
-                {"params": [self.heads.log_scale], "weight_decay": 0.0},
-            ],
-            lr=options.lr,
-        )
+        ).to(device)
+        self.tower = None
+        if options.unfreeze_text:
+            from .text_tower import TextTower
+
+            captions = {"train": pairs.captions, "val": val.captions}
+            self.tower = TextTower(
+                torch, unfreeze=options.unfreeze_text, captions=captions, device=device
+            )
+        self.optimizer = torch.optim.AdamW(self._groups(), lr=options.lr)
         self.tensors = {
-            f"{split}_{name}": torch.from_numpy(np.ascontiguousarray(getattr(part, name)))
+            f"{split}_{name}": torch.from_numpy(np.ascontiguousarray(getattr(part, name))).to(
+                device
+            )
             for split, part in (("train", pairs), ("val", val))
             for name in ("text", "image", "text_ids", "image_ids")
         }
         self.state: dict[str, Any] = {}
+        #: The parity record of the last text base export (unfreeze_text > 0 only).
+        self.text_record: dict[str, Any] = {}
+
+    def _groups(self) -> list[dict[str, Any]]:
+        options = self.options
+        decay = [p for n, p in self.heads.named_parameters() if n != "log_scale"]
+        groups = [
+            {"params": decay, "weight_decay": options.weight_decay},
+            {"params": [self.heads.log_scale], "weight_decay": 0.0},
+        ]
+        if self.tower is not None:  # a smaller step for the pretrained layers
+            groups.append(
+                {
+                    "params": list(self.tower.trainable.values()),
+                    "weight_decay": options.weight_decay,
+                    "lr": options.lr * options.text_lr_scale,
+                }
+            )
+        return groups
+
+    def text_features(self, split: str, rows=None):
+        """Base text vectors of ``split``'s captions ``rows`` (all of them when None)."""
+        if self.tower is None:
+            cached = self.tensors[f"{split}_text"]
+            return cached if rows is None else cached[rows]
+        if rows is not None:
+            return self.tower.features(split, rows)
+        # A split's captions list those of the other split too: run only its own.
+        used = self.torch.unique(self.tensors[f"{split}_text_ids"])
+        return self.tower.features_without_grad(split, used)
+
+    def train_mode(self, training: bool) -> None:
+        self.heads.train(training)
+        if self.tower is not None:
+            self.tower.train_mode(training)
 
     # -- checkpoint ----------------------------------------------------------------
     def start(self, fingerprint: str, restart: bool) -> None:
@@ -84,6 +131,8 @@ class Run:
                 "over, or another output folder"
             )
         self.heads.load_state_dict(saved["heads"])
+        if self.tower is not None:
+            self.tower.load_trainable(saved["text"])
         self.optimizer.load_state_dict(saved["optimizer"])
         self.state = saved["state"]
         self.state["done"] = (
@@ -102,6 +151,8 @@ class Run:
             "optimizer": self.optimizer.state_dict(),
             "state": self.state,
         }
+        if self.tower is not None:
+            payload["text"] = self.tower.trainable_state()
         try:
             self.torch.save(payload, tmp)
             os.replace(tmp, path)
@@ -146,8 +197,12 @@ class Run:
                 "value": float(value),
                 "record": record,
                 "temperature": record["temperature"],
-                "weights": {k: v.detach().clone() for k, v in self.heads.state_dict().items()},
+                "weights": {
+                    k: v.detach().cpu().clone() for k, v in self.heads.state_dict().items()
+                },
             }
+            if self.tower is not None:
+                state["best"]["text"] = self.tower.trainable_state()
             state["bad_epochs"] = 0
             self._write(config)
         else:
@@ -158,8 +213,13 @@ class Run:
         log.info(_describe(record, options.epochs))
 
     def _write(self, config: Callable[[], dict]) -> None:
-        weights = {k: v.float().numpy().copy() for k, v in self.state["best"]["weights"].items()}
-        write_model_folder(self.folder, weights, config())
+        best = self.state["best"]
+        weights = {k: v.float().numpy().copy() for k, v in best["weights"].items()}
+        text_base = None
+        if self.tower is not None:
+            weights.update(self.tower.to_numpy(best["text"]))
+            text_base, self.text_record = self.tower.export(best["text"])
+        write_model_folder(self.folder, weights, config(), text_base=text_base)
 
     def seconds_per_epoch(self) -> float:
         times = [r["seconds"] for r in self.state["history"]]

@@ -1,4 +1,8 @@
-"""One training epoch and one validation pass over cached features."""
+"""One training epoch and one validation pass over cached features.
+
+With ``unfreeze_text`` the text features come from the run's text tower
+instead of the cache: live, with gradients, in training; without, in validation.
+"""
 
 from __future__ import annotations
 
@@ -20,17 +24,17 @@ def train_epoch(run: Any, epoch: int) -> float:
     torch, options, heads, t = run.torch, run.options, run.heads, run.tensors
     order = np.random.default_rng([options.seed, epoch]).permutation(len(run.pairs))
     torch.manual_seed(options.seed * 1_000_003 + epoch)  # dropout, the same when resumed
-    heads.train()
+    run.train_mode(True)
     size = options.batch_size
     starts = [s for s in range(0, len(order), size) if len(order) - s >= 2]
     total, count = 0.0, 0
     with run.bar(len(starts), epoch) as bar:
         for start in starts:
-            rows = torch.from_numpy(order[start : start + size])
+            rows = torch.from_numpy(order[start : start + size]).to(run.device)
             text_ids, image_ids = t["train_text_ids"][rows], t["train_image_ids"][rows]
             loss = contrastive_loss(
                 options.loss,
-                heads.text(t["train_text"][text_ids]),
+                heads.text(run.text_features("train", text_ids)),
                 heads.image(t["train_image"][image_ids]),
                 heads.scale(),
                 text_ids=text_ids,
@@ -49,9 +53,9 @@ def train_epoch(run: Any, epoch: int) -> float:
 def validate(run: Any) -> dict[str, float]:
     """Validation loss (all pairs, in order) and text->image recall@1/5/10."""
     torch, options, heads, t = run.torch, run.options, run.heads, run.tensors
-    heads.eval()
+    run.train_mode(False)
     with torch.no_grad():
-        text = heads.text(t["val_text"])
+        text = heads.text(run.text_features("val"))
         image = heads.image(t["val_image"])
         scale = heads.scale()
         total, count = 0.0, 0
@@ -71,7 +75,7 @@ def validate(run: Any) -> dict[str, float]:
             )
             total += float(loss.item()) * len(text_ids)
             count += len(text_ids)
-    text_np, image_np = text.numpy(), image.numpy()
+    text_np, image_np = text.cpu().numpy(), image.cpu().numpy()
     text_ids, image_ids = run.val.text_ids, run.val.image_ids
     if len(image_np) > RECALL_IMAGES:  # a fixed subset, as the COCO 5k split
         order = np.random.default_rng(options.seed).permutation(len(image_np))
