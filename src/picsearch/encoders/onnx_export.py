@@ -169,7 +169,7 @@ def export_onnx(path: Path, build: Callable[[], ExportSpec], *, min_cosine: floa
         if path.exists():
             return None
         torch = require("torch", package="torch", extra="default", purpose="exporting to ONNX")
-        log.info("preparing %s: a one-time export to ONNX (up to a minute)", path.name)
+        log.info("exporting %s to ONNX (with a parity check; up to a minute)", path.name)
         started = time.perf_counter()
         with warnings.catch_warnings():  # tracer warnings are noise to a user
             warnings.simplefilter("ignore")
