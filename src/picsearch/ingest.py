@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 from tqdm import tqdm
@@ -22,7 +23,10 @@ from .encoders import Encoder
 from .errors import InvalidInput
 from .images import IMAGE_EXTENSIONS, Unusable, _shrink, decode, read_file
 
-__all__ = ["IndexSummary", "Skip", "index_paths"]
+T = TypeVar("T")
+R = TypeVar("R")
+
+__all__ = ["IndexSummary", "Skip", "index_paths", "ordered_results"]
 
 log = logging.getLogger("picsearch")
 
@@ -138,7 +142,7 @@ def index_paths(
         leave=False,
     )
     with bar, logging_redirect_tqdm():
-        for result in _ordered(prepare, todo, workers or os.cpu_count() or 1, batch_size):
+        for result in ordered_results(prepare, todo, workers or os.cpu_count() or 1, batch_size):
             if isinstance(result, Skip):
                 _skip(summary, result)
             else:
@@ -240,13 +244,18 @@ def _prepare(
     return _Prepared(found, file.digest, width, height, array, detections)
 
 
-def _ordered(
-    work: Callable[[_Found], object], items: list[_Found], workers: int, batch_size: int
-) -> Iterator[object]:
-    """Results of ``work`` in order, computed ahead by a pool, with bounded memory."""
+def ordered_results(
+    work: Callable[[T], R],
+    items: Iterable[T],
+    workers: int,
+    batch_size: int,
+    *,
+    thread_name: str = "picsearch-read",
+) -> Iterator[R]:
+    """Results of ``work`` in order, computed ahead by a thread pool, with bounded memory."""
     window = max(2 * batch_size, 4 * workers)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="picsearch-read") as pool:
-        pending: deque[Future[object]] = deque()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=thread_name) as pool:
+        pending: deque[Future[R]] = deque()
         for item in items:
             pending.append(pool.submit(work, item))
             if len(pending) >= window:

@@ -16,9 +16,8 @@ import logging
 import os
 import sqlite3
 import threading
-from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from tqdm import tqdm
 
 from ..encoders import Encoder
 from ..images import DEFAULT_MAX_PIXELS, Unusable, decode, read_file
+from ..ingest import ordered_results
 from ..paths import cache_dir
 
 __all__ = ["FeatureStore", "ImageFeatures", "image_features", "text_features", "text_key"]
@@ -160,7 +160,13 @@ def image_features(
         disable=None if progress else True,
     )
     with bar:
-        work = _ordered(prepare, range(len(paths)), workers or os.cpu_count() or 1, batch_size)
+        work = ordered_results(
+            prepare,
+            range(len(paths)),
+            workers or os.cpu_count() or 1,
+            batch_size,
+            thread_name="picsearch-features",
+        )
         for index, result in enumerate(work):
             bar.update(1)
             if isinstance(result, str):
@@ -229,18 +235,3 @@ def text_features(
     if not keys:
         return np.zeros((0, encoder.dim), np.float32)
     return np.stack([found[key] for key in keys]).astype(np.float32, copy=False)
-
-
-def _ordered(
-    work: Callable[[int], object], items: Iterable[int], workers: int, batch_size: int
-) -> Iterator[object]:
-    """Results of ``work`` in order, computed ahead by a thread pool, with bounded memory."""
-    window = max(2 * batch_size, 4 * workers)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="picsearch-features") as pool:
-        pending: deque[Future[object]] = deque()
-        for item in items:
-            pending.append(pool.submit(work, item))
-            if len(pending) >= window:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
