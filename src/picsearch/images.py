@@ -19,6 +19,8 @@ __all__ = [
     "read_file",
     "decode",
     "load_query_image",
+    "to_rgb",
+    "shrink",
 ]
 
 IMAGE_EXTENSIONS = frozenset(
@@ -86,8 +88,8 @@ def decode(data: bytes, *, short_side: int, max_pixels: int) -> tuple[Image.Imag
             image.draft("RGB", (short_side, short_side))
             image.load()
             image = ImageOps.exif_transpose(image) or image
-            image = _to_rgb(image)
-            image = _shrink(image, short_side)
+            image = to_rgb(image)
+            image = shrink(image, short_side)
     except Unusable:
         raise
     except UnidentifiedImageError:
@@ -97,7 +99,8 @@ def decode(data: bytes, *, short_side: int, max_pixels: int) -> tuple[Image.Imag
     return image, width, height
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
+def to_rgb(image: Image.Image) -> Image.Image:
+    """RGB pixels of any mode; transparent pixels composited on a background."""
     if image.mode == "RGB":
         return image
     if image.mode in ("RGBA", "LA", "P", "PA") or "transparency" in image.info:
@@ -107,7 +110,8 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def _shrink(image: Image.Image, short_side: int) -> Image.Image:
+def shrink(image: Image.Image, short_side: int) -> Image.Image:
+    """The image with its short side reduced to ``short_side`` (never enlarged)."""
     width, height = image.size
     scale = short_side / min(width, height)
     if scale >= 1:
@@ -122,7 +126,7 @@ def load_query_image(
 ) -> Image.Image:
     """A query image from a path or a PIL image; Unusable names the file on failure."""
     if isinstance(source, Image.Image):
-        return _shrink(_to_rgb(ImageOps.exif_transpose(source) or source), short_side)
+        return shrink(to_rgb(ImageOps.exif_transpose(source) or source), short_side)
     path = Path(source).expanduser()
     try:
         image, _, _ = decode(read_file(path).data, short_side=short_side, max_pixels=max_pixels)

@@ -21,7 +21,7 @@ from .concepts import ConceptBank, Detections
 from .concepts.bank import blend_weight_for
 from .encoders import Encoder
 from .errors import InvalidInput
-from .images import IMAGE_EXTENSIONS, Unusable, _shrink, decode, read_file
+from .images import IMAGE_EXTENSIONS, Unusable, decode, read_file, shrink
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -238,7 +238,7 @@ def _prepare(
         side = max(encoder.decode_size, concepts.decode_side if concepts else 0)
         image, width, height = decode(file.data, short_side=side, max_pixels=max_pixels)
         detections = concepts.detect(image, label=found.path) if concepts else None
-        array = encoder.preprocess(_shrink(image, encoder.decode_size))
+        array = encoder.preprocess(shrink(image, encoder.decode_size))
     except Unusable as exc:
         return Skip(found.path, str(exc))
     return _Prepared(found, file.digest, width, height, array, detections)
