@@ -41,6 +41,16 @@ CREATE TABLE IF NOT EXISTS items (
 );
 CREATE INDEX IF NOT EXISTS items_hash ON items(hash);
 CREATE INDEX IF NOT EXISTS items_version ON items(version);
+CREATE TABLE IF NOT EXISTS moves (     -- files moved by 'dups --move-to' and back by '--undo'
+    id INTEGER PRIMARY KEY,
+    log TEXT NOT NULL,                 -- the move log file that has the move's intent
+    item INTEGER NOT NULL,
+    old_path BLOB NOT NULL,
+    new_path BLOB NOT NULL,
+    sha256 TEXT NOT NULL,
+    kind TEXT NOT NULL,                -- 'moved' or 'moved back'
+    at REAL NOT NULL
+);
 """
 
 
@@ -225,6 +235,38 @@ class Catalog:
     def set_metadata(self, updates: Iterable[tuple[str, int]]) -> None:
         """(metadata JSON, item id) pairs. Vectors are untouched, so no new generation."""
         self._db.executemany("UPDATE items SET metadata = ? WHERE id = ?", list(updates))
+
+    def relocate(
+        self, old_path_bytes: bytes, new_path_bytes: bytes, *, size: int, mtime_ns: int
+    ) -> int | None:
+        """A file moved: its item takes the new path and keeps its id, vectors, concepts and
+        metadata. Returns the id, or None when no item has the old path or the new path
+        already has an item of its own (then nothing changes)."""
+        found = self._db.execute(
+            "SELECT id FROM items WHERE path_bytes = ?", (old_path_bytes,)
+        ).fetchone()
+        if found is None or self.has_path(new_path_bytes):
+            return None
+        self._db.execute(
+            "UPDATE items SET path_bytes = ?, path = ?, size = ?, mtime_ns = ? WHERE id = ?",
+            (new_path_bytes, display_path(new_path_bytes), size, mtime_ns, found[0]),
+        )
+        return int(found[0])
+
+    def has_path(self, path_bytes: bytes) -> bool:
+        """Whether an item has this path."""
+        query = "SELECT 1 FROM items WHERE path_bytes = ?"
+        return self._db.execute(query, (path_bytes,)).fetchone() is not None
+
+    def record_move(
+        self, *, log: str, item_id: int, old: bytes, new: bytes, sha256: str, back: bool = False
+    ) -> None:
+        """Journal one file move (``back``: an undo) beside the path change it made."""
+        self._db.execute(
+            "INSERT INTO moves (log, item, old_path, new_path, sha256, kind, at)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (log, item_id, old, new, sha256, "moved back" if back else "moved", time.time()),
+        )
 
     def remove(self, item_ids: Iterable[int]) -> int:
         ids = [(i,) for i in item_ids]
