@@ -26,7 +26,7 @@ from .paths import default_db_path
 from .user_metadata import MetadataSource, attach_metadata
 from .vector_index import SpaceIndex
 
-__all__ = ["Library", "Hit", "Item", "LibraryInfo", "open"]
+__all__ = ["Library", "Hit", "Item", "LibraryInfo", "Moment", "moment_ns", "open"]
 
 #: The concepts level of a library that was never given one.
 DEFAULT_CONCEPTS = DEFAULT_LEVEL
@@ -546,3 +546,7 @@ def _nanoseconds(moment: Moment | None, name: str) -> int | None:
     if isinstance(moment, int | float) and not isinstance(moment, bool):
         return int(moment * 1e9)
     raise InvalidInput(f"{name} must be a date, a datetime or a Unix timestamp, not {moment!r}")
+
+
+#: The date filters' reading of a moment, public so that exported searchers read it alike.
+moment_ns = _nanoseconds
