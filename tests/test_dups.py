@@ -261,8 +261,12 @@ def test_move_dry_run_then_move_then_undo_restores_bytes(db: str, tmp_path: Path
     logged = [json.loads(line) for line in Path(done.log_path).read_text().splitlines()]
     assert logged[0]["format"] == "picsearch-move-log"
     assert {r["sha256"] for r in logged[1:]} == {before[p] for p in moved}
-    with picsearch.open(db) as library:  # moved photos no longer show up
-        assert find_duplicates(library, threshold=0.95) == []
+    with picsearch.open(db) as library:  # the library follows the moved photos
+        again = find_duplicates(library, threshold=0.95)
+    assert {m.path for g in again for m in g.members if m.id != g.keeper} == {
+        m.destination for m in done.moves
+    }
+    assert move_duplicates(again, target).moves == []  # already in the move-to folder
 
     report = undo_move(done.log_path)
     assert len(report.restored) == 2 and not report.refused

@@ -3,7 +3,10 @@
 1. Candidates: pairs of photos that share a bucket in any random-projection LSH
    table (``picsearch.lsh``); a small library is compared all against all.
 2. Confirmation: the exact cosine similarity of each candidate pair, kept when
-   at least ``threshold``.
+   at least ``threshold``; then the pixels: two files are duplicates only if
+   both carry content or their bytes are the same. Blank and nearly blank
+   pictures (a white page, a transparent image flattened to one colour) get the
+   same vector whatever little they show, so for them the vectors prove nothing.
 3. Groups: confirmed pairs are merged with union-find. A chain of merely
    similar photos (A like B like C ... like Z) must not become one giant group,
    so every member of a group must also be at least ``threshold - GUARD_MARGIN``
@@ -20,13 +23,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from PIL import Image
 
 from .errors import InvalidInput
+from .images import DEFAULT_MAX_PIXELS, Unusable, decode, read_file
 from .lsh import LshOptions, candidate_blocks
 
 if TYPE_CHECKING:
@@ -35,6 +41,8 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_THRESHOLD",
     "GUARD_MARGIN",
+    "MIN_CONTENT_SHARE",
+    "content_share",
     "Member",
     "Group",
     "find_duplicates",
@@ -56,6 +64,15 @@ EXACT_BELOW = 4096
 MAX_NEIGHBOURS = 32
 #: Groups up to this size list every pair; larger ones list each member against the keeper.
 ALL_PAIRS_UP_TO = 16
+#: A photo carries content when at least this share of its thumbnail differs from its
+#: background; the real photos of benchmarks/dups.py and all their copies have 0.10 or
+#: more, a white page with a signature 0.007 (docs/dups.md, "Blank pictures").
+MIN_CONTENT_SHARE = 0.02
+#: The thumbnail the share is measured on: CONTENT_SIDE pixels square.
+CONTENT_SIDE = 64
+#: A thumbnail pixel differs from the background (the median colour) by more than this
+#: in some channel (of 255): above JPEG and scanner noise on a blank page.
+CONTENT_LEVEL = 8
 _BLOCK = 2048
 #: Vectors stacked at a time to confirm candidate blocks (bounds a temporary).
 _GATHER_ROWS = 8192
@@ -86,11 +103,13 @@ class Member:
 
 @dataclass(frozen=True)
 class Group:
-    """Near-duplicates: members (keeper first), the keeper's id, and (id_a, id_b, cosine) pairs."""
+    """Near-duplicates: members (keeper first), the keeper's id, (id_a, id_b, cosine) pairs,
+    and the library file the ids belong to (None: not known)."""
 
     members: list[Member]
     keeper: int
     pairs: list[tuple[int, int, float]]
+    library: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -124,6 +143,8 @@ def find_duplicates(
         pairs, sims = _pairs_of_views(vectors, threshold=threshold, lsh=lsh)
     else:
         pairs, sims = similar_pairs(vectors, threshold=threshold, lsh=lsh)
+    pairs, sims = _backed_by_pixels(library, ids, pairs, sims)
+    library_file = os.path.abspath(library.path)
     groups, gone = [], 0
     for rows in group_rows(vectors, pairs, sims, guard=threshold - GUARD_MARGIN):
         # A photo moved or deleted since it was indexed cannot be kept or moved: leave it out.
@@ -131,7 +152,8 @@ def find_duplicates(
         here = [i for i, m in enumerate(members) if os.path.lexists(m.path)]
         gone += len(rows) - len(here)
         if len(here) > 1:
-            groups.append(_group([members[i] for i in here], _as_views(vectors)[rows[here]]))
+            chosen = [members[i] for i in here]
+            groups.append(_group(chosen, _as_views(vectors)[rows[here]], library_file))
     if gone:
         log.info(
             "%d photos of the library are no longer on disk and were left out; "
@@ -357,6 +379,83 @@ def _pairs_of_views(
     return np.stack([keys // n, keys % n], axis=1), sims
 
 
+# --------------------------------------------------------------------------- pixels
+
+
+@dataclass(frozen=True)
+class _Look:
+    """What a file holds now: its content hash and the share of it that shows something."""
+
+    digest: str
+    share: float
+
+
+def content_share(path: str | os.PathLike[str]) -> float:
+    """The share of a photo that differs from its background, as the encoders see it
+    (transparency flattened): 0.0 for a blank picture; see MIN_CONTENT_SHARE."""
+    look = _look(os.fspath(path))
+    if look is None:
+        raise InvalidInput(f"cannot read {os.fspath(path)} as an image: check the file")
+    return look.share
+
+
+def _backed_by_pixels(
+    library: Library, ids: np.ndarray, pairs: np.ndarray, sims: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs whose files agree with their vectors: both carry content, or the same bytes.
+
+    Only the photos of confirmed pairs are read again (a small thumbnail each).
+    """
+    if not len(pairs):
+        return pairs, sims
+    rows = np.unique(pairs)
+    paths = [library.get(int(ids[row])).path for row in rows]
+    looks = dict(zip(rows.tolist(), _looks(paths), strict=True))
+    keep = np.array([_same_content(looks[a], looks[b]) for a, b in pairs.tolist()], dtype=bool)
+    unread = sum(look is None for look in looks.values())
+    blank = sum(look is not None and look.share < MIN_CONTENT_SHARE for look in looks.values())
+    if unread:
+        log.info(
+            "%d photos could not be read again (moved, deleted or changed since indexing) and "
+            "were left out; 'picsearch index' updates the library",
+            unread,
+        )
+    if blank:
+        log.info("%d blank or nearly blank photos are grouped only with exact copies", blank)
+    return pairs[keep], sims[keep]
+
+
+def _same_content(a: _Look | None, b: _Look | None) -> bool:
+    if a is None or b is None:  # what cannot be read cannot be confirmed, nor moved
+        return False
+    if a.digest == b.digest:
+        return True
+    return min(a.share, b.share) >= MIN_CONTENT_SHARE
+
+
+def _looks(paths: Sequence[str]) -> list[_Look | None]:
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        return list(pool.map(_look, paths))
+
+
+def _look(path: str) -> _Look | None:
+    try:
+        file = read_file(path)
+        # decode() flattens transparency as indexing did: the picture the vectors came from.
+        image, _, _ = decode(file.data, short_side=CONTENT_SIDE, max_pixels=DEFAULT_MAX_PIXELS)
+    except Unusable:
+        return None
+    return _Look(file.digest, _share_shown(image))
+
+
+def _share_shown(image: Image.Image) -> float:
+    """The share of the thumbnail's pixels that differ from its median colour."""
+    square = image.resize((CONTENT_SIDE, CONTENT_SIDE), Image.Resampling.BILINEAR)
+    pixels = np.asarray(square, dtype=np.float32)
+    background = np.median(pixels.reshape(-1, 3), axis=0)
+    return float((np.abs(pixels - background).max(axis=2) > CONTENT_LEVEL).mean())
+
+
 # --------------------------------------------------------------------------- members
 
 
@@ -378,7 +477,7 @@ def keeper_key(member: Member) -> tuple[int, int, float, int]:
     return (-member.width * member.height, -member.size, member.mtime, member.id)
 
 
-def _group(members: list[Member], vectors: np.ndarray) -> Group:
+def _group(members: list[Member], vectors: np.ndarray, library: str | None = None) -> Group:
     order = sorted(range(len(members)), key=lambda i: keeper_key(members[i]))
     members = [members[i] for i in order]
     views = vectors[order]
@@ -390,7 +489,7 @@ def _group(members: list[Member], vectors: np.ndarray) -> Group:
     else:
         index_pairs = [(0, j) for j in range(1, len(members))]
     pairs = [(members[i].id, members[j].id, float(sims[i, j])) for i, j in index_pairs]
-    return Group(members=members, keeper=members[0].id, pairs=pairs)
+    return Group(members=members, keeper=members[0].id, pairs=pairs, library=library)
 
 
 # --------------------------------------------------------------------------- inputs
