@@ -77,11 +77,21 @@ def test_cli_export_then_search(tiny_library, tmp_path: Path, capsys) -> None:
     assert report["items"] == 16 and report["bytes"] == out.stat().st_size
     assert main(["search", "green", "--searcher", str(out), "-k", "2", "--json"]) == 0
     results = json.loads(capsys.readouterr().out)
-    assert [r["colour"] for r in results] == ["green", "green"]
+    assert [r["metadata"]["colour"] for r in results] == ["green", "green"]
     assert main(["search", "--image", results[0]["path"], "--searcher", str(out), "-k", "1"]) == 0
     assert "green" in capsys.readouterr().out
-    assert main(["search", "green", "--searcher", str(out), "--folder", "x"]) == 1
-    assert "--folder work with --db libraries" in capsys.readouterr().err
+    more = tmp_path / "photos" / "more"
+    assert main(["search", "green", "--searcher", str(out), "--folder", str(more), "--json"]) == 0
+    assert {Path(r["path"]).parent for r in json.loads(capsys.readouterr().out)} == {more}
+    for flags, message in [
+        (["--like", "1"], "--like is not supported with --searcher"),
+        (["--db", str(tiny_library.path)], "give --db LIBRARY or --searcher FILE, not both"),
+        (["-k", "0"], "k must be a whole number of at least 1, not 0"),
+    ]:
+        assert main(["search", "green", "--searcher", str(out), *flags]) == 1
+        printed = capsys.readouterr()
+        assert printed.out == "" and printed.err.startswith("picsearch: error: ")
+        assert message in printed.err and printed.err.count("\n") == 1
 
 
 @pytest.mark.parametrize("quantize", ["vectors", "int8"])

@@ -12,7 +12,8 @@ Layout (every member stored uncompressed; see docs/searcher.md)::
 
 Reading never executes anything from the file: JSON, ``np.load(allow_pickle=False)``,
 ONNX graphs and the engines' own index formats only, each part checked against the
-manifest's SHA-256 before it is used.
+manifest's SHA-256 before it is used. The manifest itself is checked field by field
+(type and range, see ``searcher_manifest``) when the file is opened.
 """
 
 from __future__ import annotations
@@ -22,16 +23,15 @@ import json
 import re
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .errors import PicsearchError
+from .searcher_manifest import FORMAT, FORMAT_VERSION, Manifest, ManifestFieldError
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "SearcherFileError", "BundleReader", "write_bundle"]
 
-FORMAT = "picsearch-searcher"
-FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 #: No honest manifest comes near this; a bigger one is a damaged or hostile file.
 MAX_MANIFEST_BYTES = 1 << 20
@@ -75,8 +75,8 @@ class BundleReader:
     """A searcher file opened for reading: the manifest checked, parts read on demand."""
 
     path: Path
-    manifest: dict[str, Any]
     _archive: zipfile.ZipFile
+    manifest: Manifest = field(init=False)
 
     @classmethod
     def open(cls, path: str | Path) -> BundleReader:
@@ -95,54 +95,66 @@ class BundleReader:
         try:
             for info in archive.infolist():
                 check_member_name(info.filename, path)
-            reader = cls(path, {}, archive)
+            reader = cls(path, archive)
             reader.manifest = reader._read_manifest()
         except BaseException:
             archive.close()
             raise
         return reader
 
-    def _read_manifest(self) -> dict[str, Any]:
+    def _read_manifest(self) -> Manifest:
         raw = self._read_raw(MANIFEST, limit=MAX_MANIFEST_BYTES)
         try:
             manifest = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise self._error(f"its manifest is not valid JSON ({exc})") from None
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise self.error(f"its manifest is not valid JSON ({exc})") from None
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-            raise self._error("its manifest does not describe a picsearch searcher")
+            raise self.error("its manifest does not describe a picsearch searcher")
         version = manifest.get("format_version")
-        if not isinstance(version, int) or version < 1:
-            raise self._error(f"its format version {version!r} is not valid")
-        if version > FORMAT_VERSION:
+        if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
             raise SearcherFileError(
                 f"{self.path} has searcher format {version}, newer than this picsearch reads "
                 f"({FORMAT_VERSION}): upgrade picsearch"
             )
-        parts = manifest.get("parts")
-        if not isinstance(parts, dict) or not all(
-            isinstance(p, dict) and isinstance(p.get("sha256"), str) and _is_size(p.get("bytes"))
-            for p in parts.values()
-        ):
-            raise self._error("its manifest has no valid list of parts and checksums")
-        for name in parts:
+        try:
+            checked = Manifest.from_json(manifest)
+        except ManifestFieldError as exc:
+            raise self.error(f"its manifest {exc}") from None
+        for name in checked.parts:
             check_member_name(name, self.path)
-        return manifest
+        self._check_part_sizes(checked)
+        return checked
+
+    def _check_part_sizes(self, manifest: Manifest) -> None:
+        """No part can hold more bytes than the whole file: a manifest that says so lies
+        (and would let a compressed member inflate without bound)."""
+        total = self.path.stat().st_size
+        for name, part in manifest.parts.items():
+            if part.bytes > total:
+                raise self.error(
+                    f"its manifest field parts.{name}.bytes is {part.bytes}, more than the "
+                    f"file's {total} bytes"
+                )
 
     def read(self, name: str) -> bytes:
         """One part's bytes, after checking its size and SHA-256 against the manifest."""
-        expected = self.manifest["parts"].get(name)
+        expected = self.manifest.parts.get(name)
         if expected is None:
-            raise self._error(f"its manifest lists no part {name!r}")
-        data = self._read_raw(name, limit=expected["bytes"])
-        if len(data) != expected["bytes"]:
-            raise self._error(f"part {name} has {len(data)} bytes, not {expected['bytes']}")
-        if hashlib.sha256(data).hexdigest() != expected["sha256"]:
-            raise self._error(f"part {name} fails its checksum")
+            raise self.error(f"its manifest lists no part {name!r}")
+        data = self._read_raw(name, limit=expected.bytes)
+        if len(data) != expected.bytes:
+            raise self.error(f"part {name} has {len(data)} bytes, not {expected.bytes}")
+        if hashlib.sha256(data).hexdigest() != expected.sha256:
+            raise self.error(f"part {name} fails its checksum")
         return data
+
+    def has(self, name: str) -> bool:
+        """Whether the manifest lists this part (optional parts came with later versions)."""
+        return name in self.manifest.parts
 
     def parts_under(self, folder: str) -> Iterator[str]:
         prefix = folder.rstrip("/") + "/"
-        return (name for name in self.manifest["parts"] if name.startswith(prefix))
+        return (name for name in self.manifest.parts if name.startswith(prefix))
 
     def extract(self, folder: str, target: Path) -> Path:
         """Check and copy the parts under ``folder`` into ``target`` (for engines that read
@@ -157,16 +169,18 @@ class BundleReader:
         try:
             info = self._archive.getinfo(name)
         except KeyError:
-            raise self._error(f"part {name} is missing") from None
+            raise self.error(f"part {name} is missing") from None
         if info.file_size > limit:
-            raise self._error(f"part {name} is {info.file_size} bytes, more than expected")
+            raise self.error(f"part {name} is {info.file_size} bytes, more than expected")
         try:
             with self._archive.open(info) as member:
                 return member.read(limit + 1)
         except Exception as exc:  # zipfile's parser raises many kinds on damaged input
-            raise self._error(f"part {name} cannot be read ({exc})") from None
+            raise self.error(f"part {name} cannot be read ({exc})") from None
 
-    def _error(self, what: str) -> SearcherFileError:
+    def error(self, what: str) -> SearcherFileError:
+        """The refusal of this file: its path and what is wrong, on one line."""
+        what = " ".join(what.split())  # a dependency's message may span lines
         return SearcherFileError(
             f"{self.path} is damaged or not a picsearch searcher: {what}; "
             "export it again with 'picsearch export'"
@@ -174,7 +188,3 @@ class BundleReader:
 
     def close(self) -> None:
         self._archive.close()
-
-
-def _is_size(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

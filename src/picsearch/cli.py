@@ -157,11 +157,13 @@ def _run_search(args: argparse.Namespace) -> int:
 def _print_searcher_results(args: argparse.Namespace) -> int:
     from .cli_export import search_searcher
 
-    results = search_searcher(args)
+    hits = search_searcher(args)  # the library's Hit: one shape for --db and --searcher
     if args.json:
-        print(json.dumps(results, indent=2))
-    for result in [] if args.json else results:
-        print(f"{result['rank']:>3}  {result['score']:.3f}  {result.get('path', result['id'])}")
+        print(json.dumps([hit.to_dict() for hit in hits], indent=2))
+    else:
+        _print_hits(hits)
+    if not hits:
+        print("no photo matched", file=sys.stderr)
     return 0
 
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .library import Hit
 
 __all__ = ["register", "search_searcher"]
 
@@ -41,20 +45,33 @@ def _run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def search_searcher(args: argparse.Namespace) -> list[dict]:
-    """The results of ``picsearch search --searcher FILE``, as dicts."""
+def search_searcher(args: argparse.Namespace) -> list[Hit]:
+    """The results of ``picsearch search --searcher FILE``: the library's hits, filtered
+    and ranked as ``picsearch search --db`` would."""
     from .errors import InvalidInput
-    from .searcher import ImageSearcher, SearcherOptions, TextSearcher
+    from .searcher import ImageSearcher, TextSearcher
 
+    if args.db is not None:
+        raise InvalidInput("give --db LIBRARY or --searcher FILE, not both")
+    if args.like is not None:
+        raise InvalidInput(
+            "--like is not supported with --searcher: search by the photo with --image FILE"
+        )
     if args.query is not None and args.image is not None:
         raise InvalidInput("a searcher file answers a text or an image query, not both at once")
-    unsupported = [f"--{name}" for name in ("like", "folder", "after", "before")]
-    given = [flag for flag in unsupported if getattr(args, flag[2:], None) is not None]
-    if given:
-        raise InvalidInput(f"{', '.join(given)} work with --db libraries, not searcher files")
-    options = SearcherOptions(max_results=args.k)
+    filters = {
+        "folder": args.folder,
+        "after": args.after,
+        "before": args.before,
+        "people": args.people,
+        "has_text": args.has_text,
+        "bw": args.bw,
+        "color": args.color,
+    }
     if args.image is not None:
-        return ImageSearcher.create_from_file(args.searcher, options).search(args.image).to_list()
-    if args.query is None:
-        raise InvalidInput("nothing to search for: give a text query or --image FILE")
-    return TextSearcher.create_from_file(args.searcher, options).search(args.query).to_list()
+        if args.text_only:
+            raise InvalidInput("a text-only search looks for words: give words, and no image")
+        searcher = ImageSearcher.create_from_file(args.searcher)
+        return searcher.search(args.image, k=args.k, **filters).hits()
+    searcher = TextSearcher.create_from_file(args.searcher)
+    return searcher.search(args.query, k=args.k, text_only=args.text_only, **filters).hits()

@@ -16,13 +16,12 @@ import numpy as np
 
 from . import __version__, ann
 from .bundle import FORMAT, FORMAT_VERSION, write_bundle
+from .concepts import Stored
 from .errors import InvalidInput, LibraryError, require
 from .library import Library, _metadata
+from .searcher_manifest import QUANTIZE
 
 __all__ = ["ExportReport", "export_searcher", "QUANTIZE"]
-
-#: none: float everything; vectors: int8 stored vectors; int8: int8 vectors and text encoder.
-QUANTIZE = ("none", "vectors", "int8")
 #: How many built-in text probes and library photos the export checks itself with.
 TEXT_PROBES = 100
 IMAGE_PROBES = 20
@@ -153,13 +152,31 @@ def _int8_copy(index: ann.AnnIndex) -> ann.AnnIndex:
 
 
 def _write_items(library: Library, folder: Path) -> int:
+    """Each item's id and metadata, and what the search filters read: its file time and
+    what the concept bank saw in it (see searcher_items)."""
     folder.mkdir(parents=True)
     ids = library._catalog.ids()
     rows = library._catalog.rows(ids)
-    items = [{"path": _display(rows[i].path), **_metadata(rows[i])} for i in ids.tolist()]
+    stored = library._catalog.concepts.get(ids.tolist())
+    items, concepts = [], []
+    for i in ids.tolist():
+        # "path" is the photo's own: an application field of that name does not replace it.
+        fields = {k: v for k, v in _metadata(rows[i]).items() if k != "path"}
+        items.append({"path": _display(rows[i].path), **fields})
+        concepts.append(_seen(stored[i]) if i in stored else None)
     np.save(folder / "ids.npy", ids.astype(np.int64))
+    np.save(folder / "mtime_ns.npy", np.array([rows[i].mtime_ns for i in ids.tolist()], np.int64))
     (folder / "metadata.json").write_text(json.dumps(items, ensure_ascii=False))
+    (folder / "concepts.json").write_text(json.dumps(concepts, ensure_ascii=False))
     return len(ids)
+
+
+def _seen(stored: Stored) -> dict[str, Any]:
+    return {
+        "detectors": list(stored.detectors),
+        "concepts": stored.confidences(),
+        "text": stored.text,
+    }
 
 
 def _manifest(
