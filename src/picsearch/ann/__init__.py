@@ -5,8 +5,9 @@
     scores, ids = index.search(queries, k=10)        # best first; -1 / -inf padding
     index.save("index/"); index = ann.load("index/")
 
-Backends (one module each): ``exact`` (numpy), ``scann``, ``faiss`` (IVF fast-scan
-PQ or HNSW), and ``auto``, which picks one and tunes it by measuring recall.
+Engines (one module each): ``exact`` (numpy), ``scann``, ``faiss`` (IVF fast-scan
+PQ with SQ8 refine, or HNSW), and ``auto``, which picks one and tunes it by
+measuring recall. Every index is an AnnIndex holding one engine object.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from typing import Any
 
 from ..errors import InvalidInput
 from .base import AnnIndex
+from .engine import Engine
 from .live import LiveIndex
 from .options import AH, IndexOptions, Tree, parse_options
 
 __all__ = [
     "AH",
     "AnnIndex",
+    "Engine",
     "IndexOptions",
     "LiveIndex",
     "Tree",
@@ -36,14 +39,15 @@ __all__ = [
 # Backend name -> "module:Class", imported on first use so that a missing
 # engine only matters to the people who ask for it (txtai-style factory).
 _BACKENDS: dict[str, str] = {
-    "exact": "picsearch.ann.exact:ExactIndex",
-    "scann": "picsearch.ann.scann_backend:ScannIndex",
-    "faiss": "picsearch.ann.faiss_backend:FaissIndex",
+    "exact": "picsearch.ann.exact:ExactEngine",
+    "scann": "picsearch.ann.scann_backend:ScannEngine",
+    "faiss": "picsearch.ann.faiss_backend:FaissEngine",
 }
 
 
-def register_backend(name: str, target: str | type[AnnIndex]) -> None:
-    """Make ``IndexOptions(backend=name)`` use ``target`` (a class or "module:Class")."""
+def register_backend(name: str, target: str | type[Engine]) -> None:
+    """Make ``IndexOptions(backend=name)`` use the Engine subclass ``target``
+    (a class or "module:Class")."""
     _BACKENDS[name] = target  # type: ignore[assignment]
 
 
@@ -52,7 +56,8 @@ def backends() -> list[str]:
     return sorted([*_BACKENDS, "auto"])
 
 
-def backend_class(name: str) -> type[AnnIndex]:
+def backend_class(name: str) -> type[Engine]:
+    """The Engine class registered under ``name``."""
     target: Any = _BACKENDS.get(name)
     if target is None:
         raise InvalidInput(f"backend={name!r} must be one of {', '.join(backends())}")
@@ -73,7 +78,7 @@ def build(
         from .auto import build_auto
 
         return build_auto(vectors, ids, opts)
-    return backend_class(opts.backend).build(vectors, ids, opts)
+    return AnnIndex.build(vectors, ids, opts)
 
 
 def load(folder: str | Path) -> AnnIndex:

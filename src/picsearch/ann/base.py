@@ -1,50 +1,52 @@
-"""The one interface every ANN backend implements, and the machinery they share.
+"""The one index every backend shares: AnnIndex, holding a swappable engine.
 
-An engine (ScaNN, FAISS) only generates candidate *positions* from quantized
-codes. Everything the user sees lives here, the same for all backends: the
-id table, tombstones for removed vectors, the exact side buffer for vectors the
-engine does not hold, subset filters, exact re-ranking from a compact copy of
-the vectors, padding, save/load. So every backend behaves alike and one test
-suite checks them all against exact search.
+An engine (ScaNN, FAISS, or none for exact search) generates candidates and,
+when it keeps a re-ranking copy, re-ranks them itself. Everything the user
+sees lives here, the same for all engines: the id table, tombstones for
+removed vectors, the exact side buffer for vectors the engine does not hold,
+subset filters, padding, save/load. The engine is one attribute: a rebuild
+that lands on another engine (``auto`` re-measures) swaps it and the
+compacted row table together, so the index object never changes class.
+One test suite checks every engine against exact search.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from abc import ABC
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
 from ..errors import InvalidInput, LibraryError
 from .checks import check_ids, check_vectors, normalize_rows
+from .engine import Engine
 from .options import IndexOptions
 from .search import SearchMixin
-from .store import Float32Store, Growable, Int8Store, load_store, make_store
+from .store import Float32Store, Growable, Int8Store, SplitStore, load_store, make_store
 
 __all__ = ["AnnIndex", "FORMAT_VERSION"]
 
 FORMAT_VERSION = 1
-Store = Float32Store | Int8Store
+Store = Float32Store | Int8Store | SplitStore
 
 
-class AnnIndex(SearchMixin, ABC):
+class AnnIndex(SearchMixin):
     """Batch top-k maximum-inner-product search over vectors with int64 ids.
 
     Scores are dot products (``distance="cosine"`` normalises for you); results
     are best first and padded with id -1 / score -inf when fewer than k exist.
     """
 
-    backend: ClassVar[str] = ""
+    def __init__(self, dim: int, options: IndexOptions, engine: Engine | None = None) -> None:
+        from . import backend_class
 
-    def __init__(self, dim: int, options: IndexOptions) -> None:
         self.dim = dim
-        self.options = options
+        self._engine: Engine = engine or backend_class(options.backend)(dim, options)
         self._ids = Growable((), np.int64)
         self._alive = Growable((), np.bool_)
-        self._store: Store = self._make_store()
+        self._store: Store = make_store(self._engine.store_dtype(), dim)
         self._engine_n = 0  # the engine holds positions [0, _engine_n); the rest is buffer
         self._n_alive = 0
         self._sorted: tuple[np.ndarray, np.ndarray] | None = None
@@ -52,46 +54,30 @@ class AnnIndex(SearchMixin, ABC):
         self._changes = 0  # vectors added or removed since the last (re)build
         self._build_seconds = 0.0
         self._recall: dict[str, Any] | None = None
+        self._lean_ok = False  # see _refresh_lean
 
-    # ---- what a backend provides (the exact backend keeps the defaults) ----
-    def _make_store(self) -> Store:
-        """The exact copy used for re-ranking, subsets and the side buffer."""
-        return make_store("float32", self.dim)
+    @property
+    def backend(self) -> str:
+        return self._engine.name
 
-    def _load_store(self, folder: Path) -> Store:
-        return load_store(self._store.dtype, folder, self.dim)
+    @property
+    def engine(self) -> Engine:
+        return self._engine
 
-    def _min_train(self) -> int | None:
-        """Vectors needed to train the engine; None: this backend has no engine."""
-        return None
+    @property
+    def options(self) -> IndexOptions:
+        return self._engine.options
 
-    def _engine_train_add(self, vectors: np.ndarray) -> None:
-        raise NotImplementedError
-
-    def _engine_add(self, vectors: np.ndarray, start: int) -> bool:
-        """Add rows at positions start...; False: cannot, keep them in the buffer."""
-        return False
-
-    def _engine_remove(self, positions: np.ndarray) -> None:
-        """Forget positions natively where the engine can; else tombstones do it."""
-
-    def _engine_save(self, folder: Path) -> None:
-        pass
-
-    def _engine_load(self, folder: Path) -> None:
-        pass
-
-    def _engine_nbytes(self) -> int:
-        return 0
-
-    def _engine_info(self) -> dict[str, Any]:
-        return {}
+    @options.setter
+    def options(self, value: IndexOptions) -> None:
+        self._engine.options = value
 
     # ---- construction -------------------------------------------------------
     @classmethod
     def build(cls, vectors: Any, ids: Any = None, options: IndexOptions | None = None) -> AnnIndex:
-        """Train on ``vectors`` and index them (ids default to 0..n-1)."""
-        options = options or IndexOptions(backend=cls.backend)
+        """Train on ``vectors`` and index them (ids default to 0..n-1), with the
+        engine ``options.backend`` names (never "auto": see ``ann.build``)."""
+        options = options or IndexOptions(backend="exact")
         vectors = check_vectors(vectors, None)
         index = cls(vectors.shape[1], options)
         ids = np.arange(len(vectors), dtype=np.int64) if ids is None else ids
@@ -102,12 +88,35 @@ class AnnIndex(SearchMixin, ABC):
         start = time.perf_counter()
         vectors = self._prepare(vectors)
         self._append_rows(vectors, ids)
-        need = self._min_train()
+        need = self._engine.min_train()
         if need is not None and len(vectors) >= need and len(vectors) > 0:
-            self._engine_train_add(vectors)
+            self._engine.train_add(vectors)
             self._engine_n = len(vectors)
+            self._borrow_engine_copy()
         self._built_n, self._changes = len(vectors), 0
         self._build_seconds = time.perf_counter() - start
+        self._refresh_lean()
+
+    def _borrow_engine_copy(self, tail: Store | None = None, offset: int | None = None) -> None:
+        """When the engine keeps a re-ranking copy, read engine rows from it and
+        keep only later rows here (no second copy)."""
+        view = self._engine.vectors()
+        if view is None:
+            return
+        offset = len(view) if offset is None else offset
+        tail = make_store(self._engine.store_dtype(), self.dim) if tail is None else tail
+        if isinstance(tail, SplitStore):
+            tail = tail.tail
+        self._store = SplitStore(view, tail, offset)
+
+    def _refresh_lean(self) -> None:
+        """Whether a plain search may go straight to the engine: everything is in
+        it, nothing is tombstoned, and its scores are final."""
+        self._lean_ok = (
+            self._engine_n > 0
+            and self._engine_n == len(self._ids) == self._n_alive
+            and self._engine.rerank_count() == 0
+        )
 
     def _prepare(self, vectors: np.ndarray) -> np.ndarray:
         return normalize_rows(vectors) if self.options.distance == "cosine" else vectors
@@ -118,6 +127,7 @@ class AnnIndex(SearchMixin, ABC):
         self._store.append(vectors)
         self._n_alive += len(ids)
         self._sorted = None
+        self._lean_ok = False
 
     # ---- live updates --------------------------------------------------------
     def add(self, vectors: Any, ids: Any = None) -> np.ndarray:
@@ -138,9 +148,10 @@ class AnnIndex(SearchMixin, ABC):
         self._append_rows(vectors, ids)
         # Rows go to the engine only while it holds every earlier position, so
         # the engine always covers [0, _engine_n) and the buffer the rest.
-        if self._engine_n == start and self._engine_add(vectors, start):
+        if self._engine_n == start and self._engine.add(vectors, start):
             self._engine_n += len(vectors)
         self._changes += len(vectors)
+        self._refresh_lean()
         return ids
 
     def remove(self, ids: Any) -> int:
@@ -153,9 +164,10 @@ class AnnIndex(SearchMixin, ABC):
         self._alive.view[pos] = False
         self._n_alive -= len(pos)
         self._sorted = None
+        self._lean_ok = False
         in_engine = pos[pos < self._engine_n]
         if len(in_engine):
-            self._engine_remove(in_engine)
+            self._engine.remove(in_engine)
         self._changes += len(pos)
         return len(pos)
 
@@ -165,7 +177,7 @@ class AnnIndex(SearchMixin, ABC):
         return {
             "changed_since_build": self._changes / max(self._built_n, 1),
             "tombstoned": (n - self._n_alive) / max(n, 1),
-            "unindexed": (n - self._engine_n) / max(n, 1) if self._min_train() else 0.0,
+            "unindexed": (n - self._engine_n) / max(n, 1) if self._engine.min_train() else 0.0,
         }
 
     def needs_rebuild(self, *, check_recall: bool = False) -> bool:
@@ -174,7 +186,7 @@ class AnnIndex(SearchMixin, ABC):
         limit = self.options.rebuild_threshold
         if any(value > limit for value in self.drift().values()):
             return True
-        need = self._min_train()
+        need = self._engine.min_train()
         if need is not None and self._engine_n == 0 and self._n_alive >= need:
             return True
         if check_recall and self._n_alive > 1:
@@ -198,11 +210,26 @@ class AnnIndex(SearchMixin, ABC):
             from .auto import build_auto
 
             return build_auto(vectors, ids, IndexOptions.from_dict(request))
-        return type(self).build(vectors, ids, self.options)
+        return AnnIndex.build(vectors, ids, self.options)
 
     def rebuild(self) -> None:
-        """Retrain from scratch in place (see LiveIndex to do it in the background)."""
-        self.__dict__.update(self.rebuilt().__dict__)
+        """Retrain from scratch in place (see LiveIndex to do it in the background).
+
+        The new engine (another one when ``auto`` now measures another faster)
+        replaces the old one; the row table is compacted (tombstones dropped)."""
+        self.adopt(self.rebuilt())
+
+    def adopt(self, other: AnnIndex) -> None:
+        """Take over ``other``'s engine and rows (other must not be used after)."""
+        if other.dim != self.dim:
+            raise InvalidInput(f"cannot adopt an index of dimension {other.dim} into {self.dim}")
+        self._engine, self._store = other._engine, other._store
+        self._ids, self._alive = other._ids, other._alive
+        self._engine_n, self._n_alive = other._engine_n, other._n_alive
+        self._built_n, self._changes = other._built_n, other._changes
+        self._build_seconds, self._recall = other._build_seconds, other._recall
+        self._sorted = None
+        self._refresh_lean()
 
     # ---- ids -----------------------------------------------------------------
     def _lookup(self, ids: np.ndarray) -> np.ndarray:
@@ -233,7 +260,8 @@ class AnnIndex(SearchMixin, ABC):
     @property
     def nbytes(self) -> int:
         """Bytes the index holds: engine codes + re-ranking copy + id table."""
-        return self._engine_nbytes() + self._store_nbytes() + 9 * len(self._ids)
+        key = (len(self._ids), self._n_alive)
+        return self._engine.nbytes(key) + self._store_nbytes() + 9 * len(self._ids)
 
     def _store_nbytes(self) -> int:
         return self._store.nbytes
@@ -245,7 +273,7 @@ class AnnIndex(SearchMixin, ABC):
             "dim": self.dim,
             "size": self._n_alive,
             "options": self.options.to_dict(),
-            "engine": self._engine_info(),
+            "engine": {**self._engine.info(), "indexed": self._engine_n},
             "nbytes": self.nbytes,
             "bytes_per_vector": round(self.nbytes / n, 2),
             "rerank_bytes_per_vector": round(self._store_nbytes() / n, 2),
@@ -257,7 +285,7 @@ class AnnIndex(SearchMixin, ABC):
         }
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} backend={self.backend} size={len(self)} dim={self.dim}>"
+        return f"<AnnIndex backend={self.backend} size={len(self)} dim={self.dim}>"
 
     # ---- persistence ------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
@@ -272,6 +300,8 @@ class AnnIndex(SearchMixin, ABC):
             "options": self.options.to_dict(),
             "state": {
                 "engine_n": self._engine_n,
+                # rows below this are read back from the engine's re-ranking copy
+                "store_offset": self._store.offset if isinstance(self._store, SplitStore) else 0,
                 "built_n": self._built_n,
                 "changes": self._changes,
                 "build_seconds": self._build_seconds,
@@ -281,7 +311,7 @@ class AnnIndex(SearchMixin, ABC):
         np.save(folder / "ids.npy", self._ids.view)
         np.save(folder / "alive.npy", self._alive.view)
         self._store.save(folder)
-        self._engine_save(folder)
+        self._engine.save(folder)
         # The manifest goes last: a folder without one is an unfinished save.
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
         return folder
@@ -295,10 +325,7 @@ class AnnIndex(SearchMixin, ABC):
             raise LibraryError(f"{folder} holds no readable ANN index manifest: {exc}") from exc
         if manifest.get("format") != "picsearch-ann" or manifest.get("version", 0) > FORMAT_VERSION:
             raise LibraryError(f"{folder}: unknown ANN index format {manifest.get('version')}")
-        from . import backend_class
-
-        klass = backend_class(manifest["backend"])
-        index = klass(int(manifest["dim"]), IndexOptions.from_dict(manifest["options"]))
+        index = cls(int(manifest["dim"]), IndexOptions.from_dict(manifest["options"]))
         index._restore(folder, manifest["state"])
         return index
 
@@ -306,11 +333,21 @@ class AnnIndex(SearchMixin, ABC):
         self._ids = Growable((), np.int64, np.load(folder / "ids.npy", allow_pickle=False))
         alive = np.load(folder / "alive.npy", allow_pickle=False)
         self._alive = Growable((), np.bool_, alive)
-        self._store = self._load_store(folder)
         self._n_alive = int(alive.sum())
         self._engine_n = int(state["engine_n"])
         self._built_n, self._changes = int(state["built_n"]), int(state["changes"])
         self._build_seconds = float(state.get("build_seconds", 0.0))
         self._recall = state.get("recall")
         if self._engine_n:
-            self._engine_load(folder)
+            self._engine.load(folder)
+        offset = int(state.get("store_offset", 0))
+        try:
+            self._store = load_store(self._engine.store_dtype(), folder, self.dim)
+        except FileNotFoundError:
+            if self._engine.vectors() is None:
+                raise LibraryError(f"{folder}: the index's vector copy is missing") from None
+            # an HNSW graph saved before picsearch kept rows beside it: all in the graph
+            self._store, offset = make_store(self._engine.store_dtype(), self.dim), self._engine_n
+        if offset:  # saved without the rows the engine's copy holds
+            self._borrow_engine_copy(self._store, offset)
+        self._refresh_lean()

@@ -5,21 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import AnnIndex, Store
-from .store import make_store
+from .engine import Engine
 
-__all__ = ["ExactIndex"]
+__all__ = ["ExactEngine"]
 
 
-class ExactIndex(AnnIndex):
-    """Scores every live vector. No engine: everything lives in the store (float32,
-    or int8 codes with ``quantization="int8"``), so add/remove are immediate and a
-    rebuild only compacts tombstones."""
+class ExactEngine(Engine):
+    """No engine: every live vector is scored from picsearch's store (float32,
+    or int8 codes with ``quantization="int8"``), so add/remove are immediate
+    and a rebuild only compacts tombstones."""
 
-    backend = "exact"
+    name = "exact"
 
-    def _make_store(self) -> Store:
-        return make_store("int8" if self.options.quantization == "int8" else "float32", self.dim)
+    def store_dtype(self) -> str:
+        return "int8" if self.options.quantization == "int8" else "float32"
 
-    def _engine_info(self) -> dict[str, Any]:
-        return {"engine": f"numpy {self._store.dtype} brute force"}
+    def info(self) -> dict[str, Any]:
+        return {"engine": f"numpy {self.store_dtype()} brute force"}

@@ -1,13 +1,18 @@
-"""FAISS backend: IVF with fast-scan PQ (the ScaNN recipe in FAISS terms), or HNSW.
+"""FAISS engine: IVF with fast-scan PQ and a native re-rank, or HNSW.
 
 ``kind="ivf"``: k-means leaves (``IVF{num_leaves}``) and 4-bit PQ codes scored
-with SIMD lookup tables (``PQ{dim/dims_per_block}x4fs``); candidates are
-re-ranked exactly from the index's int8/float32 copy. Subsets and
-removed vectors are filtered inside the search by an ``IDSelectorBitmap``.
+with SIMD lookup tables (``PQ{dim/dims_per_block}x4fs``), wrapped in FAISS's
+``IndexRefine``: the best ``reorder`` candidates are re-scored in C++ from
+FAISS's own copy (SQ8, one byte per dimension, with ``reorder_dtype="int8"``;
+float32 otherwise). picsearch reads that copy back for subsets and rebuilds
+and keeps no second one. Without AH codes (``quantization="int8"|"none"``,
+``IVF…,SQ8`` / ``IVF…,Flat``) picsearch keeps its copy and re-ranks from it.
+Subsets and removed vectors are filtered inside the search by an
+``IDSelectorBitmap``.
 
 ``kind="hnsw"``: ``HNSW{m}`` over float32 vectors; scores are exact already,
-so there is no re-ranking copy: the graph's own vectors serve subsets and
-rebuilds. HNSW cannot delete, so removal is a tombstone (filtered by selector).
+so the graph's own vectors serve subsets and rebuilds. HNSW cannot delete,
+so removal is a tombstone (filtered by the selector).
 """
 
 from __future__ import annotations
@@ -19,54 +24,42 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidInput, require
-from .base import AnnIndex, Store
+from .engine import Engine
 from .options import AH, Tree, default_num_leaves
-from .store import load_store, make_store
 
-__all__ = ["FaissIndex"]
+__all__ = ["FaissEngine", "FaissRows"]
 
 
-class _GraphStore:
-    """Store adapter for HNSW: reads vectors back from the graph (no copy)."""
+class FaissRows:
+    """Rows read back from a FAISS index that can reconstruct them (SQ8, flat, HNSW)."""
 
-    dtype = "engine"
-
-    def __init__(self, owner: FaissIndex) -> None:
-        self._owner = owner
-        self.dim = owner.dim
-
-    def append(self, vectors: np.ndarray) -> None:
-        pass  # the engine add stores them
+    def __init__(self, index: Any, dim: int) -> None:
+        self._index = index
+        self.dim = dim
 
     def take(self, positions: np.ndarray | slice) -> np.ndarray:
-        index = self._owner._index
         if isinstance(positions, slice):
-            start, stop, _ = positions.indices(index.ntotal)
-            return index.reconstruct_n(start, max(stop - start, 0))
-        flat = np.asarray(positions, dtype=np.int64).reshape(-1)
-        return index.reconstruct_batch(flat).reshape(*np.shape(positions), self.dim)
+            start, stop, _ = positions.indices(self._index.ntotal)
+            return self._index.reconstruct_n(start, max(stop - start, 0))
+        flat = np.ascontiguousarray(positions, dtype=np.int64).reshape(-1)
+        return self._index.reconstruct_batch(flat).reshape(*np.shape(positions), self.dim)
 
     def __len__(self) -> int:
-        return int(self._owner._index.ntotal)
-
-    def dot_rows(self, queries: np.ndarray, positions: np.ndarray) -> np.ndarray:
-        return np.matmul(self.take(positions), queries[:, :, None])[..., 0]
-
-    nbytes = 0  # counted in the engine's bytes
-
-    def save(self, folder: Path) -> None:
-        pass
+        return int(self._index.ntotal)
 
 
-class FaissIndex(AnnIndex):
-    backend = "faiss"
+class FaissEngine(Engine):
+    name = "faiss"
 
     def __init__(self, dim: int, options: Any) -> None:
         self._faiss = require("faiss", package="faiss-cpu", extra="ann", purpose="backend='faiss'")
+        super().__init__(dim, options)
         self._index: Any = None
+        self._refine = False  # the index is an IndexRefine (native re-rank)
+        self._parts: tuple[Any, ...] = ()
+        self._params: dict[tuple[Any, ...], Any] = {}  # search parameters, built once
         self._nbytes_key: tuple[int, int] | None = None
         self._nbytes = 0
-        super().__init__(dim, options)
         if self._hnsw:  # no training: the graph exists from the start
             self._index = self._new_hnsw()
 
@@ -74,31 +67,36 @@ class FaissIndex(AnnIndex):
     def _hnsw(self) -> bool:
         return self.options.kind == "hnsw"
 
-    @property
-    def _ivf(self) -> bool:
-        return not self._hnsw and self.options.tree is not None
+    def store_dtype(self) -> str:
+        return "float32" if self._hnsw else self.options.reorder_dtype
 
-    def _make_store(self) -> Store:
-        if self.options.kind == "hnsw":
-            return _GraphStore(self)  # type: ignore[return-value]
-        return make_store(self.options.reorder_dtype, self.dim)
-
-    def _load_store(self, folder: Path) -> Store:
-        if self._hnsw:
-            return self._store
-        return load_store(self.options.reorder_dtype, folder, self.dim)
-
-    def _min_train(self) -> int | None:
+    def min_train(self) -> int | None:
         if self._hnsw:
             return 1
         tree = self.options.tree
         return max(1000, 4 * tree.num_leaves) if tree else 1000
 
-    def _rerank_count(self) -> int:
-        if self._hnsw:
-            return 0
+    def _reorder_depth(self) -> int:
         default = 0 if self.options.quantization == "none" else 100
         return default if self.options.reorder is None else self.options.reorder
+
+    def _wants_refine(self) -> bool:
+        return isinstance(self.options.quantization or AH(), AH) and self._reorder_depth() > 0
+
+    def rerank_count(self) -> int:
+        if self._hnsw or self._refine:
+            return 0
+        return self._reorder_depth()
+
+    def filters_natively(self) -> bool:
+        return True
+
+    def vectors(self) -> FaissRows | None:
+        if self._hnsw and self._index is not None:
+            return FaissRows(self._index, self.dim)
+        if self._refine:
+            return FaissRows(self._index.refine_index, self.dim)
+        return None
 
     # ---- engine -----------------------------------------------------------
     def _new_hnsw(self) -> Any:
@@ -122,7 +120,15 @@ class FaissIndex(AnnIndex):
         tree = self.options.tree
         return f"IVF{tree.num_leaves},{body}" if tree else body
 
-    def _engine_train_add(self, vectors: np.ndarray) -> None:
+    def _new_refine(self) -> Any:
+        faiss = self._faiss
+        if self.options.reorder_dtype == "int8":
+            return faiss.IndexScalarQuantizer(
+                self.dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+            )
+        return faiss.IndexFlatIP(self.dim)
+
+    def train_add(self, vectors: np.ndarray) -> None:
         if self._hnsw:
             self._index.add(vectors)
             return
@@ -130,79 +136,119 @@ class FaissIndex(AnnIndex):
             # "sized from the data": about sqrt(N) leaves, search 5% of them
             leaves = default_num_leaves(len(vectors))
             self.options = self.options.replace(tree=Tree(leaves, max(1, math.ceil(leaves / 20))))
-        index = self._faiss.index_factory(
-            self.dim, self._factory_string(), self._faiss.METRIC_INNER_PRODUCT
-        )
+        faiss = self._faiss
+        index = faiss.index_factory(self.dim, self._factory_string(), faiss.METRIC_INNER_PRODUCT)
+        if self._wants_refine():
+            parts = (index, self._new_refine())
+            index = faiss.IndexRefine(*parts)
+            self._parts = parts  # Python owns both halves: keep them alive with the index
+            self._refine = True
         index.train(vectors)
         self._index = index
-        self._engine_add(vectors, 0)
+        self.add(vectors, 0)
 
-    def _engine_add(self, vectors: np.ndarray, start: int) -> bool:
+    def add(self, vectors: np.ndarray, start: int) -> bool:
         if self._index is None:
             return False
-        if self._ivf:  # ids = positions, so native removal can find them
-            self._index.add_with_ids(vectors, np.arange(start, start + len(vectors)))
-        else:
+        if self._refine or self._hnsw:
             self._index.add(vectors)  # sequential ids are the positions
+        else:  # ids = positions, so native removal can find them
+            self._index.add_with_ids(vectors, np.arange(start, start + len(vectors)))
+        self._params.clear()
         return True
 
-    def _engine_remove(self, positions: np.ndarray) -> None:
+    def remove(self, positions: np.ndarray) -> None:
         # Fast-scan lists are not touched: in faiss 1.15, remove_ids on an
         # IVF...x4fs index corrupts the vectors added afterwards (half of them
-        # stop being found). Tombstones + the selector filter them instead.
-        if self._ivf and not isinstance(self.options.quantization or AH(), AH):
-            self._index.remove_ids(self._faiss.IDSelectorBatch(positions.astype(np.int64)))
+        # stop being found), and a refined index must keep positions in step
+        # with its copy. Tombstones + the selector filter them instead.
+        if self._index is not None and not (self._hnsw or self._refine):
+            if not isinstance(self.options.quantization or AH(), AH):
+                self._index.remove_ids(self._faiss.IDSelectorBatch(positions.astype(np.int64)))
 
-    def _filters_natively(self, subset: bool) -> bool:
-        return self._ivf or self._hnsw
+    def _search_params(self, fetch: int, frac: float, selector: Any) -> Any:
+        faiss = self._faiss
+        kwargs = {} if selector is None else {"sel": selector}
+        if self._hnsw:
+            ef = self.options.ef_search or 64
+            return faiss.SearchParametersHNSW(efSearch=max(ef, fetch), **kwargs)
+        tree = self.options.tree
+        # a filter leaves fewer hits per leaf: probe a few more leaves
+        probes = math.ceil(tree.num_leaves_to_search * min(1.0 / max(frac, 1e-9), 4.0))
+        ivf = faiss.SearchParametersIVF(nprobe=min(probes, tree.num_leaves), **kwargs)
+        if not self._refine:
+            return ivf
+        depth = self._reorder_depth()
+        if frac < 1.0:  # tombstones and filters thin the candidates: look deeper
+            depth = math.ceil(depth / max(frac, 0.02))
+        return faiss.IndexRefineSearchParameters(
+            k_factor=max(1.0, depth / fetch), base_index_params=ivf
+        )
 
-    def _engine_search(
+    def search(
         self, queries: np.ndarray, fetch: int, mask: np.ndarray | None, frac: float
     ) -> tuple[np.ndarray, np.ndarray]:
         faiss = self._faiss
-        kwargs: dict[str, Any] = {}
-        bits = None
+        bits = selector = None
         if mask is not None:  # subset and/or tombstones
             bits = np.packbits(mask, bitorder="little")  # must outlive the search call
-            kwargs["sel"] = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
-        if self._hnsw:
-            ef = self.options.ef_search or 64
-            params = faiss.SearchParametersHNSW(efSearch=max(ef, fetch), **kwargs)
-        elif self._ivf:
-            tree = self.options.tree
-            # a filter leaves fewer hits per leaf: probe a few more leaves
-            probes = math.ceil(tree.num_leaves_to_search * min(1.0 / max(frac, 1e-9), 4.0))
-            params = faiss.SearchParametersIVF(nprobe=min(probes, tree.num_leaves), **kwargs)
-        else:
-            params = None
+            selector = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
+        params = self._search_params(fetch, frac, selector)
         scores, pos = self._index.search(queries, fetch, params=params)
         del bits
         return scores, pos
 
+    def search_lean(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+        tree = self.options.tree
+        key = (k, self.options.reorder, self.options.ef_search, tree and tree.num_leaves_to_search)
+        params = self._params.get(key)
+        if params is None:  # built once per setting, not per call
+            self._params[key] = params = self._search_params(k, 1.0, None)
+        n = len(queries)
+        scores = np.empty((n, k), np.float32)
+        pos = np.empty((n, k), np.int64)
+        swig = self._faiss.swig_ptr
+        self._index.search_c(n, swig(queries), k, swig(scores), swig(pos), params)
+        if (pos[:, -1] < 0).any():
+            return None
+        return scores, pos
+
     # ---- persistence and size -------------------------------------------------
-    def _engine_save(self, folder: Path) -> None:
-        self._faiss.write_index(self._index, str(folder / "faiss.index"))
+    def save(self, folder: Path) -> None:
+        if self._index is not None:
+            self._faiss.write_index(self._index, str(folder / "faiss.index"))
 
-    def _engine_load(self, folder: Path) -> None:
+    def load(self, folder: Path) -> None:
         self._index = self._faiss.read_index(str(folder / "faiss.index"))
+        # indexes written before the native re-rank (and by the Spark build) have
+        # no refine stage: picsearch re-ranks those from its own copy
+        self._refine = hasattr(self._index, "refine_index")
 
-    def _engine_nbytes(self) -> int:
+    def nbytes(self, key: tuple[int, int]) -> int:
         if self._index is None:
             return 0
-        key = (len(self._ids), self._n_alive)
         if key != self._nbytes_key:  # serialising is the honest size; cache it
             self._nbytes = int(self._faiss.serialize_index(self._index).nbytes)
             self._nbytes_key = key
         return self._nbytes
 
-    def _engine_info(self) -> dict[str, Any]:
+    def info(self) -> dict[str, Any]:
         if self._hnsw:
             desc = f"HNSW{self.options.hnsw_m},Flat"
+        elif self._index is None:
+            desc = "untrained"
         else:
-            desc = self._factory_string() if self._index is not None else "untrained"
+            desc = self._factory_string()
+            if self._refine:
+                desc += " + refine " + ("SQ8" if self.options.reorder_dtype == "int8" else "Flat")
+        copy = 0
+        if self._refine:
+            refine = self._index.refine_index
+            copy = int(refine.sa_code_size()) * int(refine.ntotal)
         return {
             "engine": f"faiss {self._faiss.__version__} {desc}",
-            "indexed": self._engine_n,
-            "rerank": self._rerank_count(),
-            "rerank_dtype": self._store.dtype,
+            "rerank": self.rerank_count(),
+            "rerank_dtype": self.options.reorder_dtype,
+            "native_rerank": self._reorder_depth() if self._refine else 0,
+            "native_copy_bytes": copy,
         }

@@ -20,6 +20,7 @@ BACKENDS = ("exact", "scann", "faiss", "auto")  # built in; register_backend add
 DISTANCES = ("dot", "cosine")
 KINDS = ("ivf", "hnsw")
 REORDER_DTYPES = ("float32", "int8")
+TUNE_BY = ("time", "cost")
 
 
 def _backends() -> tuple[str, ...]:
@@ -88,6 +89,7 @@ class IndexOptions:
     reorder        how many candidates are re-scored exactly (0 = off)
     reorder_dtype  precision of the re-scoring copy: "int8" (1/4 of float32) or "float32"
     kind           FAISS only: "ivf" (tree + quantization) or "hnsw" (graph, float32)
+    tune_by        auto only: "time" (fastest measured) or "cost" (least counted work)
     """
 
     backend: str = "auto"
@@ -103,6 +105,10 @@ class IndexOptions:
     # auto only: the recall@10 to reach, and the size below which exact search wins
     recall_target: float = 0.95
     exact_below: int | None = None
+    # auto only: among the settings reaching the target, keep the fastest as timed
+    # ("time", ties broken by the cost model) or by counted work alone ("cost":
+    # deterministic, no clock involved)
+    tune_by: str = "time"
     # live updates: rebuild once this fraction of the collection changed since the build
     rebuild_threshold: float = 0.2
     seed: int = 0
@@ -120,6 +126,7 @@ class IndexOptions:
             ("distance", DISTANCES),
             ("kind", KINDS),
             ("reorder_dtype", REORDER_DTYPES),
+            ("tune_by", TUNE_BY),
         ):
             value = getattr(self, name)
             if value not in valid:

@@ -1,5 +1,10 @@
 """The search path every backend shares: filters, over-fetch, re-rank, fallback.
 
+The common case (no filter, no tombstone, everything in an engine that
+re-ranks natively) takes a lean path: one engine call and an id lookup, no
+re-validation beyond a dtype/shape/finiteness check, so a batch of one costs
+what the engine costs. Anything else takes the general path below.
+
 Why the fallback: an approximate engine may return fewer than k usable
 candidates (a small subset, many tombstones, sparse leaves). Rows left short
 are re-run exactly over the allowed vectors, so a search returns exactly k
@@ -13,7 +18,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import InvalidInput
-from .checks import check_k, check_vectors
+from .checks import check_k, check_vectors, normalize_rows
+from .engine import Engine
 from .store import merge_topk, scan_topk, score_candidates, topk
 
 __all__ = ["SearchMixin", "recall_at_k", "leave_one_out"]
@@ -23,34 +29,27 @@ class SearchMixin:
     #: subsets up to this size are scored exactly, never through the engine
     exact_subset_max: ClassVar[int] = 20_000
 
-    # provided by AnnIndex / the backends
+    # provided by AnnIndex
     dim: int
+    options: Any
+    _engine: Engine
     _ids: Any
     _alive: Any
     _store: Any
     _engine_n: int
     _n_alive: int
     _recall: dict[str, Any] | None
-
-    def _engine_search(
-        self, queries: np.ndarray, fetch: int, mask: np.ndarray | None, frac: float
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Candidates (scores, positions; -1 = none) from the engine."""
-        raise NotImplementedError
-
-    def _filters_natively(self, subset: bool) -> bool:
-        """Whether the engine honours the mask itself (no over-fetch needed)."""
-        return False
-
-    def _rerank_count(self) -> int:
-        """How many engine candidates are re-scored from the store (0 = none)."""
-        return 0
+    _lean_ok: bool
 
     def search(self, queries: Any, k: int, *, subset: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (scores, ids) per query, best first; float32 (nq, k) and int64 (nq, k).
 
         ``subset``: only these ids may be returned (a filter); ids not in the
         index are ignored."""
+        if subset is None and self._lean_ok:
+            found = self._search_lean(queries, k)
+            if found is not None:
+                return found
         q = self._prepare(check_vectors(queries, self.dim, what="queries"))  # type: ignore[attr-defined]
         k = check_k(k)
         mask, count = self._allowed(subset)
@@ -64,6 +63,29 @@ class SearchMixin:
             scores, pos = self._search_positions(q, k, mask, count, subset is not None)
         ids = np.where(pos >= 0, self._ids.view[pos.clip(0)], -1)
         return scores, ids
+
+    def _search_lean(self, queries: Any, k: Any) -> tuple[np.ndarray, np.ndarray] | None:
+        """One engine call for a plain float32 (nq, dim) array; None sends the
+        call down the general path (which also words any error)."""
+        if (
+            type(queries) is not np.ndarray
+            or queries.dtype != np.float32
+            or queries.ndim != 2
+            or queries.shape[1] != self.dim
+            or not queries.shape[0]
+            or not queries.flags.c_contiguous
+            or type(k) is not int
+            or not 0 < k <= self._engine_n
+            or not np.isfinite(queries).all()
+        ):
+            return None
+        if self.options.distance == "cosine":
+            queries = normalize_rows(queries)
+        found = self._engine.search_lean(queries, k)
+        if found is None:  # a short row: the general path pads it or redoes it exactly
+            return None
+        scores, pos = found
+        return scores, self._ids.view[pos]
 
     def _allowed(self, subset: Any) -> tuple[np.ndarray | None, int]:
         """Mask of positions that may be returned (None: all) and how many."""
@@ -85,12 +107,12 @@ class SearchMixin:
     ) -> tuple[np.ndarray, np.ndarray]:
         n = len(self._ids)
         frac = count / n
-        rerank = self._rerank_count()
+        rerank = self._engine.rerank_count()
         want = max(k, rerank)
-        if mask is not None and not self._filters_natively(subset):
+        if mask is not None and not self._engine.filters_natively():
             # the engine will return filtered-out candidates too: ask for more
             want = int(np.ceil(want / max(frac, 0.02)))
-        scores, pos = self._engine_search(q, min(want, self._engine_n), mask, frac)
+        scores, pos = self._engine.search(q, min(want, self._engine_n), mask, frac)
         pos = pos.astype(np.int64)
         bad = pos < 0
         if mask is not None:

@@ -10,8 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .engine import VectorView
+
 __all__ = [
     "Growable",
+    "SplitStore",
     "Float32Store",
     "Int8Store",
     "make_store",
@@ -214,3 +217,42 @@ def score_candidates(
         scores = store.dot_rows(queries[start : start + step], safe)
         out[start : start + step] = np.where(valid, scores, -np.inf)
     return out
+
+
+class SplitStore:
+    """Rows below ``offset`` read back from the engine's own re-ranking copy;
+    rows from ``offset`` on (added since) held by picsearch. The engine's copy
+    is not duplicated: nbytes and save() cover picsearch's part only."""
+
+    def __init__(self, head: VectorView, tail: Float32Store | Int8Store, offset: int) -> None:
+        self.dim = tail.dim
+        self.dtype = tail.dtype
+        self.head, self.tail, self.offset = head, tail, offset
+
+    def append(self, vectors: np.ndarray) -> None:
+        self.tail.append(vectors)
+
+    def take(self, positions: np.ndarray | slice) -> np.ndarray:
+        if isinstance(positions, slice):
+            positions = np.arange(*positions.indices(len(self)))
+        positions = np.asarray(positions, dtype=np.int64)
+        out = np.empty((*positions.shape, self.dim), np.float32)
+        inside = positions < self.offset
+        if inside.any():
+            out[inside] = self.head.take(positions[inside])
+        if not inside.all():
+            out[~inside] = self.tail.take(positions[~inside] - self.offset)
+        return out
+
+    def __len__(self) -> int:
+        return self.offset + len(self.tail)
+
+    def dot_rows(self, queries: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        return np.matmul(self.take(positions), queries[:, :, None])[..., 0]
+
+    @property
+    def nbytes(self) -> int:
+        return self.tail.nbytes
+
+    def save(self, folder: Path) -> None:
+        self.tail.save(folder)
