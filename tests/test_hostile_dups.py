@@ -303,3 +303,16 @@ def test_undo_finishes_a_move_that_was_killed_half_way(db: Path, tmp_path: Path)
     assert len(report.restored) == 1 and report.already == [first] and not report.refused
     assert paths_by_id(db) == before
     assert not Path(first.destination).exists()
+
+
+def test_a_move_to_folder_that_cannot_be_made_is_refused_before_anything_moves(
+    db: Path, tmp_path: Path
+) -> None:
+    before = paths_by_id(db)
+    blocker = tmp_path / "dupes"
+    blocker.write_text("a file where the folder would go")
+    with picsearch.open(db) as library:
+        groups = find_duplicates(library, threshold=0.95)
+    with pytest.raises(InvalidInput, match="cannot make the move-to folder"):
+        move_duplicates(groups, blocker / "inside", dry_run=False)
+    assert paths_by_id(db) == before and all(os.path.isfile(p) for p in before.values())

@@ -143,11 +143,10 @@ def move_duplicates(
     library_file = _library_file(library, groups)
     target_path = _absolute(target)
     with _opened(library_file) as catalog:  # a library that cannot be opened stops it here
-        target_path.mkdir(parents=True, exist_ok=True)
-        journal = Path(log_path) if log_path is not None else _new_log_path(target_path)
+        journal = _start_log(target_path, log_path)
         report = MoveReport([], dry_run=False, log_path=str(journal))
         ledger = _Ledger(catalog, str(journal.absolute()))
-        with open(journal, "x", encoding="utf-8") as handle:
+        with open(journal, "a", encoding="utf-8") as handle:
             _append(handle, _header(target_path, library_file, len(planned)))
             for move in planned:
                 reason = _move_one(move, handle, report, ledger)
@@ -166,7 +165,7 @@ def undo_move(
     """
     path = Path(log_path).expanduser()
     header, moves = _read_log(path)
-    library_file = Path(library) if library is not None else _logged_library(header)
+    library_file = _absolute(library) if library is not None else _logged_library(header)
     report = UndoReport()
     with _opened(library_file) as catalog:
         ledger = _Ledger(catalog, str(path.absolute()))
@@ -382,6 +381,29 @@ def _with_size(move: Move) -> Move | None:
 
 
 # --------------------------------------------------------------------------- the log
+
+
+def _start_log(target: Path, log_path: str | os.PathLike[str] | None) -> Path:
+    """A new, empty move log (never an existing file), in ``target`` unless given."""
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInput(
+            f"cannot make the move-to folder {target} ({exc.strerror or exc}): "
+            "choose a folder you can write to"
+        ) from None
+    journal = Path(log_path) if log_path is not None else _new_log_path(target)
+    try:
+        with open(journal, "x", encoding="utf-8"):
+            pass
+    except FileExistsError:
+        raise InvalidInput(f"{journal} exists: give a new file for the move log") from None
+    except OSError as exc:
+        raise InvalidInput(
+            f"cannot write the move log {journal} ({exc.strerror or exc}): "
+            "choose a folder you can write to"
+        ) from None
+    return journal
 
 
 def _header(target: Path, library_file: Path | None, planned: int) -> dict[str, object]:
