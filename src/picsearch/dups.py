@@ -133,6 +133,8 @@ def find_duplicates(
     ``lsh`` forces LSH candidates (with these options) even for a small library.
     ``turned`` also finds copies turned by 90, 180 or 270 degrees: it reads and
     embeds every photo three more times (``picsearch.dups_turned``).
+    The photos of the pairs the vectors confirm are read again (a small thumbnail
+    each): a blank or nearly blank one is grouped only with exact copies of it.
     """
     _check_threshold(threshold)
     space, ids, vectors = _library_vectors(library, space)
