@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from . import __version__
 from .errors import PicsearchError
 from .images import DEFAULT_MAX_PIXELS
+from .ingest import IndexInterrupted, check_roots
 from .library import Hit, Library
 from .paths import DB_ENV
 
@@ -111,15 +112,24 @@ def db_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_index(args: argparse.Namespace) -> int:
+    check_roots(args.paths)  # before the library file is made: a typo leaves no empty file
     with Library(args.db, model=args.model, index=args.index) as library:
-        summary = library.index(
-            args.paths,
-            max_pixels=args.max_pixels,
-            batch_size=args.batch_size,
-            workers=args.workers,
-            progress=not args.quiet,
-            concepts=args.concepts,
-        )
+        try:
+            summary = library.index(
+                args.paths,
+                max_pixels=args.max_pixels,
+                batch_size=args.batch_size,
+                workers=args.workers,
+                progress=not args.quiet,
+                concepts=args.concepts,
+            )
+        except IndexInterrupted as stop:
+            print(
+                f"picsearch: interrupted: kept {stop.kept} photos indexed so far; "
+                "run the same command to continue",
+                file=sys.stderr,
+            )
+            return 130
         print(f"{library.path} (model '{library.model}'): {summary}", file=sys.stderr)
     return 0
 

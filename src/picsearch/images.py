@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, ImageStat, UnidentifiedImageError
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -17,6 +18,8 @@ __all__ = [
     "Unusable",
     "ImageFile",
     "read_file",
+    "max_file_bytes",
+    "file_kind",
     "decode",
     "load_query_image",
     "to_rgb",
@@ -28,6 +31,32 @@ IMAGE_EXTENSIONS = frozenset(
 )
 #: Images above this many pixels are skipped (decompression bombs); --max-pixels changes it.
 DEFAULT_MAX_PIXELS = 200_000_000
+
+#: Bytes per pixel of the least compressed image Pillow reads (16-bit RGBA, uncompressed).
+_MOST_BYTES_PER_PIXEL = 8
+#: Room for what an image file holds besides its pixels (EXIF, ICC profiles, previews).
+_METADATA_BYTES = 64 * 2**20
+#: How much of a file is read to tell whether it is an image at all.
+_HEADER_BYTES = 64 * 2**10
+# The signatures of the formats in IMAGE_EXTENSIONS; other formats are left to Pillow.
+_SIGNATURES = (
+    b"\xff\xd8\xff",  # JPEG
+    b"\x89PNG\r\n\x1a\n",
+    b"GIF87a",
+    b"GIF89a",
+    b"BM",
+    b"II*\x00",  # TIFF, little- and big-endian, and BigTIFF
+    b"MM\x00*",
+    b"II+\x00",
+    b"MM\x00+",
+)
+_FILE_KINDS = {
+    stat.S_IFDIR: "a folder",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
 
 # picsearch checks the pixel count itself and reports it as a skip, so
 # Pillow's own bomb check (which warns, then raises at twice its limit) is off.
@@ -46,23 +75,92 @@ class ImageFile:
     digest: str
 
 
-def read_file(path: str | os.PathLike[str]) -> ImageFile:
-    """Read a whole file and hash it, or raise Unusable saying why not."""
+def file_kind(mode: int) -> str:
+    """What a file that is not a regular file is, for a person ("a FIFO")."""
+    return _FILE_KINDS.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def max_file_bytes(max_pixels: int) -> int:
+    """The largest file an image of at most ``max_pixels`` pixels can need."""
+    return max_pixels * _MOST_BYTES_PER_PIXEL + _METADATA_BYTES
+
+
+def read_file(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageFile:
+    """Read a whole image file and hash it, or raise Unusable saying why not.
+
+    Never opens what is not a regular file (a FIFO would block), reads only the
+    header of a file that is no image, and never reads more than
+    ``max_file_bytes(max_pixels)``.
+    """
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        info = os.stat(path)
+        _check_regular(info)
+        with _open_regular(path) as handle:
+            return _read_image_file(handle, info.st_size, max_pixels)
     except PermissionError:
         raise Unusable("unreadable: permission denied") from None
-    except IsADirectoryError:
-        raise Unusable("is a directory") from None
     except FileNotFoundError:
         raise Unusable("missing (broken symlink or removed while indexing)") from None
     except OSError as exc:
         raise Unusable(f"unreadable: {exc.strerror or exc}") from None
+
+
+def _check_regular(info: os.stat_result) -> None:
+    if stat.S_ISDIR(info.st_mode):
+        raise Unusable("is a directory")
+    if not stat.S_ISREG(info.st_mode):
+        raise Unusable(f"not a regular file: {file_kind(info.st_mode)}")
+
+
+def _open_regular(path: str | os.PathLike[str]) -> io.BufferedReader:
+    # O_NONBLOCK: a file swapped for a FIFO after the check above must not block the open.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        _check_regular(os.fstat(fd))
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
+def _read_image_file(handle: io.BufferedReader, size: int, max_pixels: int) -> ImageFile:
+    if size == 0:
+        raise Unusable("empty file (0 bytes)")
+    if not _looks_like_image(handle.read(_HEADER_BYTES)):
+        raise Unusable("not an image (unknown or unsupported format)")
+    limit = max_file_bytes(max_pixels)
+    if size > limit:
+        raise Unusable(_too_many_bytes(size, limit, max_pixels))
+    handle.seek(0)
+    data = handle.read(limit + 1)  # one buffer, bounded even if the file grows meanwhile
+    if len(data) > limit:
+        raise Unusable(_too_many_bytes(len(data), limit, max_pixels))
     if not data:
         raise Unusable("empty file (0 bytes)")
     # SHA-256 runs in hardware on current CPUs: half the cost of BLAKE2b here.
     return ImageFile(data=data, digest=hashlib.sha256(data).hexdigest()[:32])
+
+
+def _too_many_bytes(size: int, limit: int, max_pixels: int) -> str:
+    return (
+        f"too large for an image: {size:,} bytes (limit {limit:,} bytes for images of at most "
+        f"{max_pixels:,} pixels; raise it with --max-pixels)"
+    )
+
+
+def _looks_like_image(header: bytes) -> bool:
+    """Whether a file's first bytes are those of an image Pillow may read."""
+    if header.startswith(_SIGNATURES) or (header[:4] == b"RIFF" and header[8:12] == b"WEBP"):
+        return True
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            Image.open(io.BytesIO(header)).close()
+    except UnidentifiedImageError:
+        return False
+    except Exception:  # identified, but its header runs past what was read: decode decides
+        return True
+    return True
 
 
 def decode(data: bytes, *, short_side: int, max_pixels: int) -> tuple[Image.Image, int, int]:
@@ -100,14 +198,46 @@ def decode(data: bytes, *, short_side: int, max_pixels: int) -> tuple[Image.Imag
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
-    """RGB pixels of any mode; transparent pixels composited on a background."""
+    """RGB pixels of any mode; transparent pixels composited on a contrasting background.
+
+    The background is white behind dark content and black behind light content
+    (the mean luminance of the opaque pixels decides), so that pictures drawn
+    only in their alpha channel (logos, icons, shapes in one colour) keep their
+    shapes. Measured by ``benchmarks/transparency.py`` on 152 transparent
+    pictures (shapes and glyphs in 8 colours, anti-aliased icons, semi-transparent
+    and cut-out sample photos; 11,412 pairs of different pictures): pairs that
+    become pixel-identical, white 112 / black 112 / mid-grey 112 / checkerboard 0
+    / contrast 0 / complement of the mean colour 54; near-identical (mean
+    difference under 4/255), white 230 / checkerboard 36 / contrast 15; pairs of
+    the 128 shapes the default model sees as near-identical (cosine above 0.98),
+    white 112 / checkerboard 6 / contrast 8. Opaque images are unchanged by any.
+    """
     if image.mode == "RGB":
         return image
-    if image.mode in ("RGBA", "LA", "P", "PA") or "transparency" in image.info:
+    if image.mode in ("RGBA", "LA", "P", "PA", "RGBa", "La") or "transparency" in image.info:
         rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        if rgba.getchannel("A").getextrema() == (255, 255):
+            return rgba.convert("RGB")  # fully opaque: nothing to composite
+        background = Image.new("RGBA", rgba.size, _background_for(rgba))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return image.convert("RGB")
+
+
+def _background_for(rgba: Image.Image) -> tuple[int, int, int, int]:
+    """Black behind light content, white behind dark (or no) content."""
+    # A small probe is enough for a mean; resize weighs colours by their alpha.
+    probe = rgba.resize(_probe_size(rgba.size), Image.Resampling.BOX).convert("RGBa")
+    red, green, blue, alpha = ImageStat.Stat(probe).sum  # colour sums are premultiplied
+    if alpha == 0:
+        return (255, 255, 255, 255)
+    luminance = (0.299 * red + 0.587 * green + 0.114 * blue) / alpha * 255
+    return (0, 0, 0, 255) if luminance >= 128 else (255, 255, 255, 255)
+
+
+def _probe_size(size: tuple[int, int]) -> tuple[int, int]:
+    width, height = size
+    scale = min(1.0, 64 / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def shrink(image: Image.Image, short_side: int) -> Image.Image:
@@ -129,7 +259,8 @@ def load_query_image(
         return shrink(to_rgb(ImageOps.exif_transpose(source) or source), short_side)
     path = Path(source).expanduser()
     try:
-        image, _, _ = decode(read_file(path).data, short_side=short_side, max_pixels=max_pixels)
+        file = read_file(path, max_pixels=max_pixels)
+        image, _, _ = decode(file.data, short_side=short_side, max_pixels=max_pixels)
     except Unusable as exc:
         raise Unusable(f"query image {path}: {exc}") from None
     return image

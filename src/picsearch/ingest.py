@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import stat
@@ -21,12 +22,19 @@ from .concepts import ConceptBank, Detections
 from .concepts.bank import blend_weight_for
 from .encoders import Encoder
 from .errors import InvalidInput
-from .images import IMAGE_EXTENSIONS, Unusable, decode, read_file, shrink
+from .images import IMAGE_EXTENSIONS, Unusable, decode, file_kind, read_file, shrink
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-__all__ = ["IndexSummary", "Skip", "index_paths", "ordered_results"]
+__all__ = [
+    "IndexInterrupted",
+    "IndexSummary",
+    "Skip",
+    "check_roots",
+    "index_paths",
+    "ordered_results",
+]
 
 log = logging.getLogger("picsearch")
 
@@ -65,6 +73,23 @@ class IndexSummary:
         )
 
 
+class IndexInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped an ``index`` run; every batch committed before it is kept.
+
+    ``summary`` counts what was committed. Running the same ``index`` again
+    carries on where this one stopped (the kept photos are not embedded again).
+    """
+
+    def __init__(self, summary: IndexSummary) -> None:
+        super().__init__("indexing interrupted")
+        self.summary = summary
+
+    @property
+    def kept(self) -> int:
+        """Photos written to the library by the interrupted run."""
+        return self.summary.added + self.summary.updated
+
+
 @dataclass(frozen=True)
 class _Found:
     path: str
@@ -84,11 +109,31 @@ class _Prepared:
 
 
 @dataclass(frozen=True)
+class _Unknown:
+    """A path that is there but could not be looked at (a folder that cannot be listed,
+    a file that cannot be stat'ed, a broken symlink): the catalog keeps every item at
+    or under it, since nothing shows they are gone."""
+
+    path: str
+    reason: str
+    #: Report it only when the catalog holds photos under it (e.g. any broken symlink).
+    quiet_when_empty: bool = False
+
+
+@dataclass(frozen=True)
 class _Same:
     """The file's bytes are already in the catalog under ``item_id``."""
 
     found: _Found
     item_id: int
+
+
+@dataclass(frozen=True)
+class _Options:
+    max_pixels: int
+    batch_size: int
+    workers: int
+    progress: bool
 
 
 def index_paths(
@@ -105,84 +150,220 @@ def index_paths(
     """Bring the catalog up to date with the image files under ``roots``.
 
     ``concepts`` runs its detectors on every photo embedded, and on unchanged
-    photos that its detectors have not looked at yet.
+    photos that its detectors have not looked at yet; the models load only when
+    some file needs them. A photo is removed only when its file verifiably no
+    longer exists: whatever lies under a folder that cannot be listed is kept.
+    Ctrl-C raises IndexInterrupted; every batch committed before it is kept.
     """
-    root_paths = _check_roots(roots)
-    _warm_up(encoder, concepts)  # a first-use model export is not part of the indexing speed
-    started = time.perf_counter()
-    summary = IndexSummary()
-    known = catalog.file_states()
-    by_hash = {digest: item_id for item_id, _, _, digest in known.values()}
-    refresh = _unseen_by(concepts, catalog, known)
-    todo: list[_Found] = []
-    seen: set[bytes] = set()
-    for entry in _walk(root_paths):
-        if isinstance(entry, Skip):
-            _skip(summary, entry)
-            continue
-        seen.add(entry.path_bytes)
-        state = known.get(entry.path_bytes)
-        same_file = state and state[1:3] == (entry.size, entry.mtime_ns)
-        if same_file and entry.path_bytes not in refresh:
-            summary.unchanged += 1
-        else:
-            todo.append(entry)
-
-    def prepare(found: _Found) -> _Prepared | _Same | Skip:
-        hashes = {} if found.path_bytes in refresh else by_hash
-        return _prepare(found, encoder, hashes, max_pixels, concepts)
-
-    writer = _Writer(catalog, encoder, known, summary, batch_size, concepts)
-    # disable=None: tqdm shows the bar only when stderr is a terminal.
-    bar = tqdm(
-        total=len(todo),
-        unit="img",
-        disable=None if progress else True,
-        desc="indexing",
-        leave=False,
-    )
-    with bar, logging_redirect_tqdm():
-        for result in ordered_results(prepare, todo, workers or os.cpu_count() or 1, batch_size):
-            if isinstance(result, Skip):
-                _skip(summary, result)
-            else:
-                writer.take(result)
-            bar.update(1)
-        writer.flush()
-    summary.removed = catalog.remove(_gone(catalog, root_paths, seen))
-    summary.seconds = time.perf_counter() - started
-    return summary
+    root_paths = check_roots(roots)
+    options = _Options(max_pixels, batch_size, workers or os.cpu_count() or 1, progress)
+    run = _Run(catalog, encoder, concepts, options)
+    try:
+        run.scan(root_paths)
+        run.embed()
+        run.remove_gone(root_paths)
+    except KeyboardInterrupt:
+        raise IndexInterrupted(run.finish()) from None
+    return run.finish()
 
 
-def _warm_up(encoder: Encoder, concepts: ConceptBank | None) -> None:
-    """Load (or on first use, export) the image model before the clock starts."""
-    prepare = getattr(encoder, "prepare_images", None)
-    if prepare is not None:
-        prepare()
-    if concepts is not None:
-        concepts.prepare()
+def check_roots(roots: Iterable[str | os.PathLike[str]]) -> list[str]:
+    """The roots as absolute paths, or InvalidInput naming the first that cannot be indexed.
 
-
-def _unseen_by(
-    concepts: ConceptBank | None, catalog: Catalog, known: dict[bytes, tuple[int, int, int, str]]
-) -> set[bytes]:
-    """Paths of cataloged photos that some of the bank's detectors have not looked at."""
-    if concepts is None or not known:
-        return set()
-    wanted = frozenset(concepts.prepare())
-    seen = catalog.concepts.detectors_by_item()
-    nothing: frozenset[str] = frozenset()
-    return {path for path, state in known.items() if not wanted <= seen.get(state[0], nothing)}
-
-
-def _check_roots(roots: Iterable[str | os.PathLike[str]]) -> list[str]:
-    paths = [os.path.abspath(os.path.expanduser(os.fspath(r))) for r in roots]
+    A root that is missing or cannot be listed is refused rather than walked:
+    walking it would find nothing, and so remove every photo the library holds under it.
+    """
+    paths = [_absolute(root) for root in roots]
     if not paths:
         raise InvalidInput("nothing to index: name at least one folder")
     for path in paths:
-        if not os.path.exists(path):
-            raise InvalidInput(f"{path} does not exist: check the folder name")
+        _check_root(path)
     return paths
+
+
+def _absolute(root: str | os.PathLike[str]) -> str:
+    path = os.fsdecode(os.fspath(root))
+    if not path:
+        raise InvalidInput("an empty path was given to index: name a folder ('.' for this one)")
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def _check_root(path: str) -> None:
+    try:
+        info = os.stat(path)
+        if stat.S_ISDIR(info.st_mode):
+            with os.scandir(path):
+                pass
+    except FileNotFoundError:
+        raise InvalidInput(f"{path} does not exist: check the folder name") from None
+    except OSError as exc:
+        raise InvalidInput(
+            f"{path} cannot be read ({_why(exc)}): check its permissions, or that its disk is "
+            "mounted (the library was left as it is)"
+        ) from None
+
+
+def _why(exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "removed or unmounted while indexing"
+    return (exc.strerror or str(exc)).lower()
+
+
+class _Run:
+    """One ``index`` run: walk, embed what changed, remove what is verifiably gone."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        encoder: Encoder,
+        concepts: ConceptBank | None,
+        options: _Options,
+    ) -> None:
+        self.catalog, self.encoder, self.concepts = catalog, encoder, concepts
+        self.options = options
+        self.started = time.perf_counter()
+        self.loading = 0.0  # seconds spent loading models: not part of the indexing speed
+        self.summary = IndexSummary()
+        self.known = catalog.file_states()
+        self.catalogued = _Catalogued(self.known)
+        self.seen: set[bytes] = set()
+        self.kept: set[bytes] = set()  # paths whose items stay, at or under them
+        self.todo: list[_Found] = []
+        self.refresh: set[bytes] = set()
+
+    def scan(self, roots: list[str]) -> None:
+        """Walk the roots: what is unchanged is counted, what needs work goes to ``todo``."""
+        self.refresh = self._unseen_by_concepts()
+        for entry in _walk(roots):
+            if isinstance(entry, Skip):
+                _skip(self.summary, entry)
+            elif isinstance(entry, _Unknown):
+                self._keep(entry)
+            else:
+                self._sort(entry)
+
+    def _sort(self, found: _Found) -> None:
+        self.seen.add(found.path_bytes)
+        state = self.known.get(found.path_bytes)
+        same_file = state and state[1:3] == (found.size, found.mtime_ns)
+        if same_file and found.path_bytes not in self.refresh:
+            self.summary.unchanged += 1
+        else:
+            self.todo.append(found)
+
+    def _keep(self, unknown: _Unknown) -> None:
+        path_bytes = os.fsencode(unknown.path)
+        self.kept.add(path_bytes)
+        count = self.catalogued.under(path_bytes)
+        if count == 0 and unknown.quiet_when_empty:
+            return
+        reason = unknown.reason
+        if count:
+            reason += ": its photo is kept" if count == 1 else f": its {count:,} photos are kept"
+        _skip(self.summary, Skip(unknown.path, reason))
+
+    def _unseen_by_concepts(self) -> set[bytes]:
+        """Paths of cataloged photos that some of the bank's detectors have not looked at.
+
+        Asked first of the detectors that could load, which loads no model: when
+        every photo has been seen by those, a run with nothing new loads none.
+        """
+        if self.concepts is None or not self.known:
+            return set()
+        unseen = _unseen_by(self.concepts.expected_detectors(), self.catalog, self.known)
+        if unseen:  # some may not load after all: ask again of those that did
+            unseen = _unseen_by(self._timed(self.concepts.prepare), self.catalog, self.known)
+        return unseen
+
+    def embed(self) -> None:
+        """Read, decode, embed and commit everything in ``todo``, batch by batch."""
+        if not self.todo:
+            return
+        self._timed(self._warm_up)
+        options, refresh = self.options, self.refresh
+        by_hash = {digest: item_id for item_id, _, _, digest in self.known.values()}
+
+        def prepare(found: _Found) -> _Prepared | _Same | Skip:
+            hashes = {} if found.path_bytes in refresh else by_hash
+            return _prepare(found, self.encoder, hashes, options.max_pixels, self.concepts)
+
+        writer = _Writer(
+            self.catalog, self.encoder, self.known, self.summary, options.batch_size, self.concepts
+        )
+        # disable=None: tqdm shows the bar only when stderr is a terminal.
+        bar = tqdm(
+            total=len(self.todo),
+            unit="img",
+            disable=None if options.progress else True,
+            desc="indexing",
+            leave=False,
+        )
+        results = ordered_results(prepare, self.todo, options.workers, options.batch_size)
+        try:
+            with bar, logging_redirect_tqdm():
+                for result in results:
+                    if isinstance(result, Skip):
+                        _skip(self.summary, result)
+                    else:
+                        writer.take(result)
+                    bar.update(1)
+                writer.flush()
+        finally:
+            results.close()  # on Ctrl-C: drop the queued reads now, not at garbage collection
+
+    def _warm_up(self) -> None:
+        """Load (or on first use, export) the image model and the detectors."""
+        prepare = getattr(self.encoder, "prepare_images", None)
+        if prepare is not None:
+            prepare()
+        if self.concepts is not None:
+            self.concepts.prepare()
+
+    def _timed(self, load: Callable[[], T]) -> T:
+        started = time.perf_counter()
+        try:
+            return load()
+        finally:
+            self.loading += time.perf_counter() - started
+
+    def remove_gone(self, roots: list[str]) -> None:
+        gone = _gone(self.catalog, roots, self.seen, self.kept)
+        with self.catalog.transaction():  # all or none, even if interrupted
+            self.summary.removed = self.catalog.remove(gone)
+
+    def finish(self) -> IndexSummary:
+        self.summary.seconds = time.perf_counter() - self.started - self.loading
+        return self.summary
+
+
+class _Catalogued:
+    """Counts the cataloged photos at or under a path (sorted once, when first asked)."""
+
+    def __init__(self, known: dict[bytes, tuple[int, int, int, str]]) -> None:
+        self._known = known
+        self._sorted: list[bytes] | None = None
+
+    def under(self, path_bytes: bytes) -> int:
+        if self._sorted is None:
+            self._sorted = sorted(self._known)
+        prefix = path_bytes.rstrip(_SEP) + _SEP
+        # Paths under the folder sort between "folder/" and "folder0" ("0" follows "/").
+        low = bisect.bisect_left(self._sorted, prefix)
+        high = bisect.bisect_left(self._sorted, prefix[:-1] + bytes([prefix[-1] + 1]))
+        return (high - low) + (path_bytes in self._known)
+
+
+_SEP = os.fsencode(os.sep)
+
+
+def _unseen_by(
+    detectors: Iterable[str], catalog: Catalog, known: dict[bytes, tuple[int, int, int, str]]
+) -> set[bytes]:
+    """Paths of cataloged photos that some of these detectors have not looked at."""
+    wanted = frozenset(detectors)
+    seen = catalog.concepts.detectors_by_item()
+    nothing: frozenset[str] = frozenset()
+    return {path for path, state in known.items() if not wanted <= seen.get(state[0], nothing)}
 
 
 def _skip(summary: IndexSummary, skip: Skip) -> None:
@@ -190,35 +371,74 @@ def _skip(summary: IndexSummary, skip: Skip) -> None:
     log.warning("skipped %s: %s", skip.path, skip.reason)
 
 
-def _walk(roots: list[str]) -> Iterator[_Found | Skip]:
-    """Image files under the roots, following symlinks, never looping."""
+def _walk(roots: list[str]) -> Iterator[_Found | Skip | _Unknown]:
+    """Image files under the roots, following symlinks, never looping; sorted, depth first."""
     visited: set[tuple[int, int]] = set()
     for root in roots:
-        if os.path.isfile(root):
-            yield _stat(root)
-            continue
-        for folder, dirs, files in os.walk(root, followlinks=True, onerror=None):
+        if os.path.isdir(root):
+            yield from _walk_folder(root, visited)
+        else:
+            found = _stat(root)
+            if found is not None:
+                yield found
+
+
+def _walk_folder(root: str, visited: set[tuple[int, int]]) -> Iterator[_Found | Skip | _Unknown]:
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
             info = os.stat(folder)
             if (info.st_dev, info.st_ino) in visited:
-                dirs[:] = []
                 yield Skip(folder, "symlink loop or folder seen already: not followed")
                 continue
-            visited.add((info.st_dev, info.st_ino))
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for name in sorted(files):
-                if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
-                    yield _stat(os.path.join(folder, name))
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except OSError as exc:
+            yield _Unknown(folder, f"folder cannot be listed ({_why(exc)})")
+            continue
+        visited.add((info.st_dev, info.st_ino))
+        subfolders: list[str] = []
+        for entry in entries:
+            yield from _look_at(entry, subfolders)
+        stack.extend(reversed(subfolders))
 
 
-def _stat(path: str) -> _Found | Skip:
+def _look_at(entry: os.DirEntry[str], subfolders: list[str]) -> Iterator[_Found | Skip | _Unknown]:
+    """One entry of a listed folder: a subfolder to walk, an image file, or nothing."""
+    try:
+        is_folder = entry.is_dir()
+        broken_link = not is_folder and entry.is_symlink() and not os.path.exists(entry.path)
+    except OSError as exc:
+        yield _Unknown(entry.path, f"cannot be looked at ({_why(exc)})")
+        return
+    if is_folder:
+        if not entry.name.startswith("."):
+            subfolders.append(entry.path)
+    elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
+        found = _stat(entry.path)
+        if found is not None:
+            yield found
+    elif broken_link:
+        # Maybe a link to a folder on a disk that is not mounted now: keep what was under it.
+        yield _Unknown(entry.path, "broken symlink: its target does not exist", True)
+
+
+def _stat(path: str) -> _Found | Skip | _Unknown | None:
+    """What a file is; None when it is gone (removed since its folder was listed)."""
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        return Skip(path, "broken symlink: its target does not exist")
+        if os.path.lexists(path):
+            return _Unknown(path, "broken symlink: its target does not exist")
+        return None
     except OSError as exc:
-        return Skip(path, f"cannot be read ({exc.strerror or exc})")
+        return _Unknown(path, f"cannot be read ({_why(exc)})")
+    if stat.S_ISDIR(info.st_mode):
+        return None  # a root given as a folder is walked, not stat'ed
     if not stat.S_ISREG(info.st_mode):
-        return Skip(path, "not a regular file")
+        # Never opened: reading a FIFO or a device would block or never end.
+        return Skip(path, f"not a regular file: {file_kind(info.st_mode)}")
     return _Found(path, os.fsencode(path), info.st_size, info.st_mtime_ns)
 
 
@@ -252,9 +472,15 @@ def ordered_results(
     *,
     thread_name: str = "picsearch-read",
 ) -> Iterator[R]:
-    """Results of ``work`` in order, computed ahead by a thread pool, with bounded memory."""
+    """Results of ``work`` in order, computed ahead by a thread pool, with bounded memory.
+
+    Closing the iterator early (or Ctrl-C while it waits) cancels the work not
+    started yet and does not wait for the rest: it stops at once.
+    """
     window = max(2 * batch_size, 4 * workers)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=thread_name) as pool:
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=thread_name)
+    finished = False
+    try:
         pending: deque[Future[R]] = deque()
         for item in items:
             pending.append(pool.submit(work, item))
@@ -262,6 +488,9 @@ def ordered_results(
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+        finished = True
+    finally:
+        pool.shutdown(wait=finished, cancel_futures=not finished)
 
 
 class _Writer:
@@ -342,14 +571,26 @@ class _Writer:
             self.summary.added += 1
 
 
-def _gone(catalog: Catalog, roots: list[str], seen: set[bytes]) -> list[int]:
-    """Items under the indexed roots whose files were not found this time."""
-    prefixes = [os.fsencode(r) for r in roots]
-    sep = os.fsencode(os.sep)
+def _gone(catalog: Catalog, roots: list[str], seen: set[bytes], kept: set[bytes]) -> list[int]:
+    """Items under the indexed roots whose files verifiably no longer exist: not found
+    this time, and not at or under a path that could not be looked at."""
+    roots_bytes = {os.fsencode(r) for r in roots}
     gone = []
     for item_id, path_bytes in catalog.iter_paths():
-        if path_bytes in seen:
+        if path_bytes in seen or _at_or_under(path_bytes, kept):
             continue
-        if any(path_bytes == p or path_bytes.startswith(p.rstrip(sep) + sep) for p in prefixes):
+        if _at_or_under(path_bytes, roots_bytes):
             gone.append(item_id)
     return gone
+
+
+def _at_or_under(path_bytes: bytes, paths: set[bytes]) -> bool:
+    """Whether the path or one of its parent folders is in ``paths`` (a few look-ups)."""
+    while path_bytes:
+        if path_bytes in paths:
+            return True
+        parent = path_bytes.rsplit(_SEP, 1)[0]
+        if parent == path_bytes:
+            return False
+        path_bytes = parent
+    return _SEP in paths

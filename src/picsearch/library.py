@@ -21,7 +21,7 @@ from .concepts.fusion import TEXT_WEIGHT, fuse, query_words, rank_text_only
 from .encoders import Encoder, load_encoder
 from .errors import InvalidInput
 from .images import DEFAULT_MAX_PIXELS, Unusable, load_query_image
-from .ingest import IndexSummary, index_paths
+from .ingest import IndexInterrupted, IndexSummary, index_paths
 from .paths import default_db_path
 from .user_metadata import MetadataSource, attach_metadata
 from .vector_index import SpaceIndex
@@ -141,6 +141,9 @@ class Library:
         (people, text, colours, objects; see docs/concepts.md). None: the level this
         library was last indexed with, else "fast". Photos indexed at a lower level
         are looked at again by the detectors they missed.
+
+        Ctrl-C raises ``IndexInterrupted`` (a KeyboardInterrupt) with the summary of
+        what was kept: every batch committed so far; calling ``index`` again goes on.
         """
         if isinstance(paths, str | os.PathLike):
             paths = [paths]
@@ -155,10 +158,15 @@ class Library:
             progress=progress,
             concepts=self._concept_bank(concepts, workers),
         )
-        if metadata is not None:
-            attach_metadata(self._catalog, paths, metadata)
-        for space in self._space_names():
-            self._space(space).maintain(self._catalog)
+        try:
+            if metadata is not None:
+                attach_metadata(self._catalog, paths, metadata)
+            for space in self._space_names():
+                # Saved atomically: stopped midway, the previous index stays in use, and
+                # the next search brings it up to date from the catalog.
+                self._space(space).maintain(self._catalog)
+        except KeyboardInterrupt:
+            raise IndexInterrupted(summary) from None
         return summary
 
     def _concept_bank(self, level: str | None, workers: int | None) -> ConceptBank | None:

