@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -189,6 +191,228 @@ def test_fuzzed_files_end_in_our_own_error(tiny_searcher: Path, tmp_path: Path) 
             assert ids == expected  # a flip the checks let through changed nothing that matters
             outcomes["answered"] += 1
     assert outcomes["refused"] > 400  # nearly every damaged file is caught
+
+
+# -- filters and the hit shape: a searcher answers as its library --------------------------
+
+WORDS = "HARDWARE STORE"
+#: File times of the concept photos (local time), for the date filters.
+TAKEN = {
+    "sign.jpg": "2020-03-01",
+    "grey_coffee.jpg": "2020-06-01",
+    "coffee.jpg": "2021-03-01",
+    "red.png": "2021-06-01",
+    "astronaut.jpg": "2022-01-01",
+    "sub/cat.jpg": "2022-06-01",
+}
+
+
+def _concept_photos(folder: Path) -> None:
+    """A painted sign, a greyscale copy, a red photo, a person and a cat (in sub/)."""
+    from PIL import ImageDraw, ImageFont, ImageOps
+
+    from picsearch.samples import load_sample_photo
+
+    sign = load_sample_photo("rocket").convert("RGB")
+    draw = ImageDraw.Draw(sign)
+    box = draw.textbbox((30, 40), WORDS, font=ImageFont.load_default(size=64))
+    draw.rectangle((box[0] - 12, box[1] - 12, box[2] + 12, box[3] + 12), fill="white")
+    draw.text((30, 40), WORDS, fill="black", font=ImageFont.load_default(size=64))
+    (folder / "sub").mkdir(parents=True)
+    sign.save(folder / "sign.jpg", quality=92)
+    ImageOps.grayscale(load_sample_photo("coffee")).save(folder / "grey_coffee.jpg")
+    load_sample_photo("coffee").save(folder / "coffee.jpg")
+    Image.new("RGB", (160, 120), (215, 25, 30)).save(folder / "red.png")
+    load_sample_photo("astronaut").save(folder / "astronaut.jpg")
+    load_sample_photo("chelsea").save(folder / "sub" / "cat.jpg")
+    for name, day in TAKEN.items():
+        moment = dt.datetime.fromisoformat(day).timestamp()
+        os.utime(folder / name, (moment, moment))
+
+
+@pytest.fixture(scope="module")
+def concepts(tmp_path_factory: pytest.TempPathFactory):
+    """(library, its searcher file, the photo folder), indexed with every detector."""
+    folder = tmp_path_factory.mktemp("concept-photos")
+    _concept_photos(folder)
+    work = tmp_path_factory.mktemp("concept-searcher")
+    with picsearch.open(work / "lib.db", model="tiny") as library:
+        library.index(folder, concepts="full", workers=1)
+        export_searcher(library, work / "photos.searcher")
+        yield library, work / "photos.searcher", folder
+
+
+def _same_hits(got: list[dict], want: list[dict]) -> None:
+    """The same hits (ids, paths, metadata, concepts, words) in the same order."""
+    assert [h["id"] for h in got] == [h["id"] for h in want]
+    for mine, theirs in zip(got, want, strict=True):
+        assert mine["score"] == pytest.approx(theirs["score"], abs=1e-5)
+        assert {**mine, "score": 0} == {**theirs, "score": 0}
+
+
+TEXT_QUERIES = [
+    {"text": "hardware store"},  # the words read in the sign add to its score
+    {"text": "red"},  # tied scores in the library's order
+    {"bw": True},  # filters alone list the photos by confidence
+    {"people": True},
+    {"has_text": True},
+    {"text": "a photo", "people": False},
+    {"text": "something red", "color": "red"},
+    {"text": "hardware", "text_only": True},
+    {"text": "zebra crossing", "text_only": True},
+    {"text": "a photo", "folder": "sub"},
+    {"text": "a photo", "after": "2021-01-01"},
+    {"text": "a photo", "before": "2021-06-01", "bw": False},
+    {"text": "a photo", "after": "2030-01-01"},
+]
+
+
+@pytest.mark.parametrize("query", TEXT_QUERIES, ids=str)
+def test_searcher_filters_and_ranks_like_its_library(concepts, query: dict) -> None:
+    library, searcher_file, folder = concepts
+    query = dict(query)
+    text = query.pop("text", None)
+    if "folder" in query:
+        query["folder"] = folder / query["folder"]
+    want = [hit.to_dict() for hit in library.search(text, **query)]
+    got = TextSearcher.create_from_file(searcher_file).search(text, **query).to_list()
+    _same_hits(got, want)
+    assert want or text == "zebra crossing" or "2030" in str(query)
+
+
+@pytest.mark.parametrize(
+    "query", [{"bw": False}, {"people": False, "color": "red"}, {"before": "2021-01-01"}], ids=str
+)
+def test_image_searcher_filters_like_its_library(concepts, query: dict) -> None:
+    library, searcher_file, folder = concepts
+    photo = folder / "coffee.jpg"
+    hits = library.search(image=photo, **query)
+    result = ImageSearcher.create_from_file(searcher_file).search(photo, **query)
+    assert hits and set(result.ids) == {h.id for h in hits}
+    # Photos larger than the sixteen-pixel tiny model's input are shrunk by two decoders.
+    assert_same_ranking(result, hits, tie=5e-3)
+
+
+CLI_FLAGS = [
+    ["a photo", "--bw"],
+    ["--bw"],
+    ["a photo", "--people"],
+    ["a photo", "--no-people"],
+    ["a photo", "--color", "red"],
+    ["a photo", "--has-text"],
+    ["hardware", "--text-only"],
+    ["a photo", "--folder", "{folder}/sub"],
+    ["a photo", "--after", "2021-01-01"],
+    ["a photo", "--before", "2021-01-01"],
+    ["--image", "{folder}/coffee.jpg", "--no-people", "--after", "2021-01-01"],
+]
+
+
+@pytest.mark.parametrize("flags", CLI_FLAGS, ids=" ".join)
+def test_every_search_flag_works_on_a_searcher(concepts, capsys, flags: list[str]) -> None:
+    """`search --searcher F` prints what `search --db` prints, flag for flag."""
+    library, searcher_file, folder = concepts
+    flags = [flag.format(folder=folder) for flag in flags]
+    printed = {}
+    for source in (["--db", str(library.path)], ["--searcher", str(searcher_file)]):
+        assert main(["search", *flags, *source, "--json"]) == 0
+        printed[source[0]] = json.loads(capsys.readouterr().out)
+    assert printed["--db"]
+    if "--image" in flags:
+        assert [h["id"] for h in printed["--searcher"]] == [h["id"] for h in printed["--db"]]
+    else:
+        _same_hits(printed["--searcher"], printed["--db"])
+
+
+def _shape(hit: dict) -> list[tuple]:
+    """Each key of a hit with its value's type, in order, nested dicts included."""
+    return [
+        (key, type(value).__name__, _shape(value) if key == "metadata" else None)
+        for key, value in hit.items()
+    ] + [("concept", type(v).__name__, None) for v in hit.get("concepts", {}).values()]
+
+
+def test_json_is_one_shape_for_libraries_and_searchers(concepts, tmp_path: Path, capsys) -> None:
+    """The same keys in the same order with the same types, from --db and --searcher, for
+    text, image and filter searches, and from a searcher exported before it kept concepts."""
+    library, searcher_file, folder = concepts
+    older = _as_exported_before_filters(searcher_file, tmp_path / "older.searcher")
+    for query in (["hardware store"], ["--image", str(folder / "sign.jpg")], ["--has-text"]):
+        shapes = []
+        for source in (["--db", str(library.path)], ["--searcher", str(searcher_file)]):
+            assert main(["search", *query, *source, "--json", "-k", "3"]) == 0
+            hits = json.loads(capsys.readouterr().out)
+            assert hits and [h["rank"] for h in hits] == list(range(1, len(hits) + 1))
+            shapes.append([_shape(hit) for hit in hits if hit["concepts"]])
+        assert shapes[0] == shapes[1] and shapes[0]
+    assert list(library.search("red", k=1)[0].to_dict()) == [
+        *("rank", "id", "path", "score", "metadata", "concepts", "text")
+    ]
+    assert main(["search", "hardware store", "--searcher", str(older), "--json"]) == 0
+    (hit, *_) = json.loads(capsys.readouterr().out)
+    assert list(hit) == list(library.search("red", k=1)[0].to_dict())
+    assert hit["concepts"] == {} and hit["text"] == "" and isinstance(hit["metadata"], dict)
+
+
+def _as_exported_before_filters(source: Path, target: Path) -> Path:
+    """The searcher as the previous picsearch wrote it: no file times, no concepts."""
+    dropped = {"items/concepts.json", "items/mtime_ns.npy"}
+
+    def change(name: str, data: bytes):
+        if name in dropped:
+            return None
+        if name == "manifest.json":
+            manifest = json.loads(data)
+            manifest["parts"] = {k: v for k, v in manifest["parts"].items() if k not in dropped}
+            return name, json.dumps(manifest).encode()
+        return name, data
+
+    return _rewrite(source, target, change)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["a photo", "--bw"], "the bw filter needs what was seen in the photos"),
+        (["--people", "--color", "red"], "the people and color filters need"),
+        (["a photo", "--has-text"], "the has_text filter needs"),
+        (["hardware", "--text-only"], "a text-only search needs what was seen"),
+        (["a photo", "--after", "2021-01-01"], "the date filters need the photos' file times"),
+        (["a photo", "--before", "2021-01-01"], "the date filters need the photos' file times"),
+    ],
+)
+def test_older_searcher_opens_and_refuses_what_it_lacks(
+    concepts, tmp_path: Path, capsys, flags: list[str], message: str
+) -> None:
+    library, searcher_file, folder = concepts
+    older = _as_exported_before_filters(searcher_file, tmp_path / "older.searcher")
+    searcher = TextSearcher.create_from_file(older)
+    assert searcher.search("a photo").ids == [h.id for h in library.search("a photo")]
+    # The folder filter reads the paths every searcher kept.
+    assert searcher.search("a photo", folder=folder / "sub").ids == [
+        h.id for h in library.search("a photo", folder=folder / "sub")
+    ]
+    assert main(["search", *flags, "--searcher", str(older)]) == 1
+    printed = capsys.readouterr()
+    assert printed.out == "" and printed.err.count("\n") == 1
+    assert (
+        message in printed.err and f"{older} lacks (exported by an older picsearch)" in printed.err
+    )
+    assert printed.err.strip().endswith("export it again with 'picsearch export'")
+
+
+def test_filters_on_concepts_never_looked_for_say_how_to_fix_it(
+    tiny_library, tiny_searcher: Path
+) -> None:
+    """The tiny library ran no OCR: the searcher says to index with 'full', then re-export."""
+    searcher = TextSearcher.create_from_file(tiny_searcher)
+    with pytest.raises(picsearch.InvalidInput, match="was read for words.*then export it again"):
+        searcher.search("store", text_only=True)
+    with pytest.raises(picsearch.InvalidInput, match="unknown colour 'plaid'"):
+        searcher.search("red", color="plaid")
+    with pytest.raises(picsearch.InvalidInput, match="nothing to search for"):
+        searcher.search()
+    assert searcher.search(bw=False, k=3).ids == [h.id for h in tiny_library.search(bw=False, k=3)]
 
 
 def test_default_model_searcher_runs_without_torch(tmp_path: Path, model_cache: Path) -> None:

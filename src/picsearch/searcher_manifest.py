@@ -51,8 +51,9 @@ MAX_PART_BYTES = 2**50
 MAX_PIXEL_FACTOR = 1e6
 MAX_CHARS = 4096
 SPACES = ("joint", "visual")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_MEMBER = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+#: A member name: safe characters, no absolute path, no "." or ".." component.
+_MEMBER = re.compile(r"(?!\.\.?(/|$))(?!.*/\.\.?(/|$))[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
 
 
 class ManifestFieldError(Exception):
@@ -195,14 +196,13 @@ class Table:
     max_entries: int
 
     def parse(self, value: Any, name: str) -> dict[str, Any]:
-        if not isinstance(value, Mapping) or len(value) > self.max_entries:
-            raise ManifestFieldError(
-                name, f"must be an object of at most {self.max_entries} entries"
-            )
-        return {
-            self.key.parse(k, f"{name} key"): self.value.parse(v, f"{name}.{k}")
-            for k, v in value.items()
-        }
+        if not isinstance(value, Mapping):
+            raise ManifestFieldError(name, f"must be an object, not {_shown(value)}")
+        for key in value:
+            self.key.parse(key, f"{name} key")
+        if len(value) > self.max_entries:
+            raise ManifestFieldError(name, f"has more than {self.max_entries} entries")
+        return {key: self.value.parse(entry, f"{name}.{key}") for key, entry in value.items()}
 
 
 Rule = Int | Number | Text | Flag | Several | Names | Section | Table
