@@ -190,6 +190,19 @@ def test_broken_link_to_a_folder_keeps_its_photos(tmp_path: Path, album: Path) -
     assert reasons(summary)["disk"].endswith("its 2 photos are kept")
 
 
+def test_photos_still_there_are_never_removed(tmp_path: Path, album: Path) -> None:
+    """A photo indexed as a root of its own, in a hidden folder or under a name without an
+    image extension, is not walked when its parent folder is indexed: it stays."""
+    hidden = solid_photo(album / ".private" / "g.jpg", "purple")
+    unnamed = solid_photo(album / "h.picture", "orange", format="PNG")
+    with picsearch.open(tmp_path / "lib.db", model="tiny") as lib:
+        assert lib.index([hidden.parent, unnamed], concepts="off").added == 2
+        summary = lib.index(album, concepts="off")
+        assert (summary.added, summary.removed, len(lib)) == (4, 0, 6)
+        hidden.unlink()  # and once it is gone, it goes
+        assert lib.index(album, concepts="off").removed == 1
+
+
 # -- FIFOs, devices, empty paths -------------------------------------------------------------
 
 

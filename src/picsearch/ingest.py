@@ -573,15 +573,28 @@ class _Writer:
 
 def _gone(catalog: Catalog, roots: list[str], seen: set[bytes], kept: set[bytes]) -> list[int]:
     """Items under the indexed roots whose files verifiably no longer exist: not found
-    this time, and not at or under a path that could not be looked at."""
+    this time, not at or under a path that could not be looked at, and not there now."""
     roots_bytes = {os.fsencode(r) for r in roots}
     gone = []
     for item_id, path_bytes in catalog.iter_paths():
         if path_bytes in seen or _at_or_under(path_bytes, kept):
             continue
-        if _at_or_under(path_bytes, roots_bytes):
+        if _at_or_under(path_bytes, roots_bytes) and _no_longer_there(path_bytes):
             gone.append(item_id)
     return gone
+
+
+def _no_longer_there(path_bytes: bytes) -> bool:
+    """Asked of each photo about to be removed. A file that is still there (in a hidden
+    folder, under a name without an image extension, both indexed as roots before, or
+    made since the walk) is kept, and so is one whose folder cannot be looked at now."""
+    try:
+        info = os.stat(path_bytes)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return not stat.S_ISREG(info.st_mode)
 
 
 def _at_or_under(path_bytes: bytes, paths: set[bytes]) -> bool:
