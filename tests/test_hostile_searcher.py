@@ -229,6 +229,14 @@ def test_preprocessing_that_disagrees_with_the_graph_is_refused(
     assert_one_line_refusal(bad, ImageSearcher, "not the 32x32 of its preprocessing")
 
 
+def test_visual_dims_that_disagree_with_its_index_are_refused(
+    exported: Path, tmp_path: Path
+) -> None:
+    bad = crafted(exported, tmp_path / "crafted.searcher", at("model", "dims", "visual", value=47))
+    TextSearcher.create_from_file(bad)  # text queries never touch the visual space
+    assert_one_line_refusal(bad, ImageSearcher, "visual index does not match its 47-d vectors")
+
+
 def test_preprocess_dicts_are_checked_too() -> None:
     from PIL import Image
 
