@@ -234,7 +234,7 @@ class Checked:
     def from_json(cls, data: Any) -> Any:
         if not isinstance(data, Mapping):
             raise ManifestFieldError("(top)", f"must be an object, not {_shown(data)}")
-        names = [spec.name for spec in fields(cls)]  # type: ignore[arg-type]
+        names = [spec.name for spec in fields(cls) if "rule" in spec.metadata]  # type: ignore[arg-type]
         for name in cls.required:
             if name not in data:
                 raise ManifestFieldError(name, "is missing")
