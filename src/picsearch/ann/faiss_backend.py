@@ -29,6 +29,8 @@ from .options import AH, Tree, default_num_leaves
 
 __all__ = ["FaissEngine", "FaissRows"]
 
+TRAIN_SAMPLE = 100_000  # vectors k-means and PQ train on, at least
+
 
 class FaissRows:
     """Rows read back from a FAISS index that can reconstruct them (SQ8, flat, HNSW)."""
@@ -143,9 +145,18 @@ class FaissEngine(Engine):
             index = faiss.IndexRefine(*parts)
             self._parts = parts  # Python owns both halves: keep them alive with the index
             self._refine = True
-        index.train(vectors)
+        index.train(self._training_sample(vectors))
         self._index = index
         self.add(vectors, 0)
+
+    def _training_sample(self, vectors: np.ndarray) -> np.ndarray:
+        """A seeded sample, as ScaNN trains: k-means cost is linear in it, and
+        ~100 points per leaf place the centroids about as well as all of them."""
+        size = max(TRAIN_SAMPLE, 100 * self.options.tree.num_leaves)
+        if len(vectors) <= size:
+            return vectors
+        rng = np.random.default_rng(self.options.seed)
+        return vectors[np.sort(rng.choice(len(vectors), size, replace=False))]
 
     def add(self, vectors: np.ndarray, start: int) -> bool:
         if self._index is None:

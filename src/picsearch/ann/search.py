@@ -74,14 +74,15 @@ class SearchMixin:
             or queries.shape[1] != self.dim
             or not queries.shape[0]
             or not queries.flags.c_contiguous
-            or type(k) is not int
+            or not isinstance(k, int | np.integer)
+            or isinstance(k, bool)
             or not 0 < k <= self._engine_n
             or not np.isfinite(queries).all()
         ):
             return None
         if self.options.distance == "cosine":
             queries = normalize_rows(queries)
-        found = self._engine.search_lean(queries, k)
+        found = self._engine.search_lean(queries, int(k))
         if found is None:  # a short row: the general path pads it or redoes it exactly
             return None
         scores, pos = found
