@@ -13,9 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from .catalog_file import Database, open_database
+from .check import first_damage, meta_problems, parse_dims
 from .concepts.store import SCHEMA as CONCEPT_SCHEMA
 from .concepts.store import ConceptStore
-from .errors import LibraryError, ModelMismatch
+from .errors import DamagedLibrary, LibraryError, ModelMismatch, ReadOnlyLibrary
 
 __all__ = ["Catalog", "Row", "SCHEMA_VERSION", "display_path"]
 
@@ -74,7 +76,12 @@ class Row:
 
 
 class Catalog:
-    """A library file. Writes commit in small transactions so a killed run loses little."""
+    """A library file. Writes commit in small transactions so a killed run loses little.
+
+    A file that cannot be written (or whose folder cannot) opens read-only: reads
+    work, writes raise ReadOnlyLibrary. A damaged file raises DamagedLibrary, at
+    open when a meta value is broken, else when a damaged part is read.
+    """
 
     def __init__(self, path: Path, *, create: bool) -> None:
         self.path = path
@@ -82,24 +89,62 @@ class Catalog:
             raise LibraryError(
                 f"no library at {path}: build one with 'picsearch index FOLDER --db {path}'"
             )
-        if create:
-            path.parent.mkdir(parents=True, exist_ok=True)
+        self._db: Database = open_database(path)
+        self._verified = False  # checked for damage before writing (verify_writable)
         try:
-            self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-            self._db.executescript(CONCEPT_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise LibraryError(f"{path} is not a picsearch library ({exc})") from None
-        self._check_schema()
+            self.read_only = self._db.read_only
+            if self.read_only:
+                self._check_tables()
+            else:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.executescript(_SCHEMA)
+                self._db.executescript(CONCEPT_SCHEMA)
+            self._check_meta()
+            self._check_schema()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _check_tables(self) -> None:
+        """A read-only file cannot gain the tables it lacks: it must have them all."""
+        names = {r[0] for r in self._db.execute("SELECT name FROM sqlite_schema")}
+        missing = {"meta", "items", "concepts", "concept_runs", "photo_text"} - names
+        core = sorted({"meta", "items"} & missing)
+        if core:
+            raise LibraryError(f"{self.path} is not a picsearch library (no {core[0]} table)")
+        if missing:
+            raise LibraryError(
+                f"{self.path} has an older schema and is read-only: open it once where it "
+                "can be written, so picsearch can upgrade it"
+            )
+
+    def _check_meta(self) -> None:
+        """Meta values every command reads must parse, or nothing can be trusted."""
+        problems = meta_problems(self._db)
+        if problems:
+            raise DamagedLibrary(self.path, problems[0].message)
+
+    def verify_writable(self) -> None:
+        """Before writing: refuse a read-only file, and a damaged one (writing into a
+        damaged file can spread the damage). Reads the whole file, once per catalog:
+        the first write calls it too."""
+        if self.read_only:
+            raise ReadOnlyLibrary(self.path)
+        if self._verified:
+            return
+        damage = first_damage(self._db)
+        if damage is not None:
+            raise DamagedLibrary(self.path, damage.message)
+        self._verified = True
 
     # -- meta -----------------------------------------------------------------
     def _check_schema(self) -> None:
         version = self.get_meta("schema_version")
         if version is None or int(version) < SCHEMA_VERSION:
             # Older files gained the tables they lack when the schema script ran.
-            self.set_meta("schema_version", str(SCHEMA_VERSION))
+            if not self.read_only:
+                self.set_meta("schema_version", str(SCHEMA_VERSION))
         elif int(version) > SCHEMA_VERSION:
             raise LibraryError(
                 f"{self.path} has schema version {version}, newer than this picsearch "
@@ -111,6 +156,7 @@ class Catalog:
         return None if row is None else row[0]
 
     def set_meta(self, key: str, value: str) -> None:
+        self._writable()
         self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def bind_model(self, spec: str, model_id: str, dim: int, visual_dim: int | None) -> None:
@@ -142,6 +188,17 @@ class Catalog:
         return self.get_meta("model_spec")
 
     @property
+    def dims(self) -> dict[str, int | None]:
+        """{"joint": N, "visual": M or None} of the bound model; {} before one is bound."""
+        stored = self.get_meta("dims")
+        if stored is None:
+            return {}
+        try:
+            return parse_dims(stored)
+        except ValueError as exc:
+            raise DamagedLibrary(self.path, str(exc)) from None
+
+    @property
     def concepts(self) -> ConceptStore:
         """The photos' concepts and OCR text, on this connection and its transactions."""
         return ConceptStore(self._db)
@@ -149,13 +206,24 @@ class Catalog:
     @property
     def generation(self) -> int:
         """Bumped by every write, so readers can tell when cached vectors are stale."""
-        return int(self.get_meta("generation") or 0)
+        stored = self.get_meta("generation") or "0"
+        if not stored.strip().isdigit():
+            raise DamagedLibrary(self.path, f"'generation' is {stored[:40]!r}, not a number")
+        return int(stored)
 
     # -- writes ---------------------------------------------------------------
+    def _writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyLibrary(self.path)
+        if not self._verified and not self._db.in_transaction:
+            self.verify_writable()
+
     def transaction(self) -> _Transaction:
+        self._writable()
         return _Transaction(self._db)
 
     def _bump(self) -> int:
+        self._writable()
         self._db.execute(
             "INSERT INTO meta VALUES ('generation', '1') ON CONFLICT(key) "
             "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
@@ -228,6 +296,7 @@ class Catalog:
 
     def touch(self, item_id: int, *, size: int, mtime_ns: int) -> None:
         """Same content, new file times: update the identity, keep the vectors."""
+        self._writable()
         self._db.execute(
             "UPDATE items SET size = ?, mtime_ns = ? WHERE id = ?", (size, mtime_ns, item_id)
         )
@@ -271,6 +340,7 @@ class Catalog:
     def remove(self, item_ids: Iterable[int]) -> int:
         ids = [(i,) for i in item_ids]
         if ids:
+            self._writable()
             self._db.executemany("DELETE FROM items WHERE id = ?", ids)
             self._bump()
         return len(ids)
@@ -318,14 +388,38 @@ class Catalog:
         else:
             rows = list(self._select_ids(f"SELECT id, {column} FROM items", ids))
         found = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        return found, _stack((r[1] for r in rows), len(rows), dim)
+        return found, self._stack(rows, dim, space)
+
+    def _stack(self, rows: list[tuple[int, bytes | None]], dim: int, space: str) -> np.ndarray:
+        """The vectors of (id, blob) rows as one matrix (a missing one: zeros)."""
+        matrix = np.zeros((len(rows), dim), dtype=np.float32)
+        for i, (item_id, blob) in enumerate(rows):
+            if blob is None:
+                continue
+            if not isinstance(blob, bytes) or len(blob) != 4 * dim:
+                size = len(blob) if isinstance(blob, bytes) else type(blob).__name__
+                raise DamagedLibrary(
+                    self.path,
+                    f"the {space} vector of photo {item_id} has {size} bytes, not {4 * dim}",
+                )
+            matrix[i] = np.frombuffer(blob, dtype=np.float32)
+        return matrix
 
     def rows(self, item_ids: Iterable[int]) -> dict[int, Row]:
         select = "SELECT id, path_bytes, size, mtime_ns, hash, width, height, metadata FROM items"
         return {
-            i: Row(i, os.fsdecode(bytes(p)), s, m, h, w, hh, json.loads(meta))
+            i: Row(i, os.fsdecode(bytes(p)), s, m, h, w, hh, self._metadata(i, meta))
             for i, p, s, m, h, w, hh, meta in self._select_ids(select, item_ids)
         }
+
+    def _metadata(self, item_id: int, stored: str) -> dict[str, Any]:
+        try:
+            metadata = json.loads(stored)
+        except (TypeError, ValueError):
+            metadata = None
+        if not isinstance(metadata, dict):
+            raise DamagedLibrary(self.path, f"the metadata of photo {item_id} is not a JSON object")
+        return metadata
 
     def _select_ids(self, select: str, item_ids: Iterable[int]) -> Iterator[tuple[Any, ...]]:
         """``select ... WHERE id IN (...)``, in chunks under SQLite's parameter limit."""
@@ -354,14 +448,6 @@ def _blob(vector: np.ndarray | bytes | None) -> bytes | None:
     if vector is None or isinstance(vector, bytes):
         return vector
     return np.asarray(vector, dtype=np.float32).tobytes()
-
-
-def _stack(blobs: Iterable[bytes | None], count: int, dim: int) -> np.ndarray:
-    matrix = np.zeros((count, dim), dtype=np.float32)
-    for i, blob in enumerate(blobs):
-        if blob is not None:
-            matrix[i] = np.frombuffer(blob, dtype=np.float32)
-    return matrix
 
 
 class _Transaction:

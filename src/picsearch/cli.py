@@ -6,10 +6,13 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from . import __version__
+from .check import ensure_sound
+from .cli_output import printable
 from .errors import PicsearchError
 from .images import DEFAULT_MAX_PIXELS
 from .ingest import IndexInterrupted, check_roots
@@ -19,10 +22,36 @@ from .paths import DB_ENV
 __all__ = ["main", "db_option", "COMMAND_MODULES"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """The top-level parser: an unknown option after a command is reported with that
+    command's usage (argparse would show the top-level one)."""
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        words = sys.argv[1:] if args is None else list(args)
+        parsed, extra = self.parse_known_args(words, namespace)
+        if extra:
+            self._owner(words, extra[0], parsed).error(f"unrecognized arguments: {' '.join(extra)}")
+        return parsed
+
+    def _owner(
+        self, words: list[str], unknown: str, parsed: argparse.Namespace
+    ) -> argparse.ArgumentParser:
+        """The command's parser, unless the unknown word came before the command."""
+        command = getattr(parsed, "command", None)
+        parser = self._commands().get(command or "")
+        if parser is None or command not in words or unknown not in words:
+            return parser or self
+        return self if words.index(unknown) < words.index(command) else parser
+
+    def _commands(self) -> dict[str, argparse.ArgumentParser]:
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                return dict(action.choices)
+        return {}
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="picsearch", description="Find photos by words or by example, offline."
-    )
+    parser = _Parser(prog="picsearch", description="Find photos by words or by example, offline.")
     parser.add_argument("--version", action="version", version=f"picsearch {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -101,6 +130,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cli_train",
     "cli_serve",
     "cli_spark",
+    "cli_check",
 )
 
 
@@ -179,19 +209,22 @@ def _print_searcher_results(args: argparse.Namespace) -> int:
 
 def _print_hits(hits: list[Hit]) -> None:
     for hit in hits:
-        print(f"{hit.rank:>3}  {hit.score:.3f}  {hit.to_dict()['path']}")
+        print(f"{hit.rank:>3}  {hit.score:.3f}  {printable(hit.path)}")
 
 
 def _run_info(args: argparse.Namespace) -> int:
     if args.photo is not None:
         return _print_photo_concepts(args)
     with Library(args.db, create=False) as library:
+        # What a library holds includes whether it is sound: a damaged part that
+        # reading the counts does not touch must not go unsaid.
+        ensure_sound(library.path)
         info = library.info()
     if args.json:
         print(json.dumps(info.to_dict(), indent=2))
         return 0
     dims = ", ".join(f"{space} {dim}" for space, dim in info.dims.items() if dim)
-    print(f"library:  {info.path}")
+    print(f"library:  {printable(info.path)}")
     print(f"items:    {info.items}")
     print(f"model:    {info.model} ({info.model_id})")
     print(f"dims:     {dims}")
@@ -213,19 +246,19 @@ def _print_photo_concepts(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(seen, indent=2))
         return 0
-    print(f"photo:     {seen['path']} (id {seen['id']})")
+    print(f"photo:     {printable(seen['path'])} (id {seen['id']})")
     print(f"detectors: {', '.join(seen['detectors']) or 'none (indexed with --concepts off)'}")
     for concept in seen["concepts"]:
         print(f'  {concept["confidence"]:.2f}  {concept["name"]:<18} "{concept["phrase"]}"')
     if seen["text"]:
-        print("text:      " + seen["text"].replace("\n", " / "))
+        print("text:      " + printable(seen["text"].replace("\n", " / ")))
     return 0
 
 
 class _StatusFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         level = "" if record.levelno < logging.WARNING else f"{record.levelname.lower()}: "
-        return f"picsearch: {level}{record.getMessage()}"
+        return f"picsearch: {level}{printable(record.getMessage())}"
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -255,14 +288,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``picsearch`` command; returns the exit status."""
     args = _parser().parse_args(argv)
     _log_to_stderr()
+    _never_fail_to_print()
     try:
-        return args.run(args)
-    except PicsearchError as exc:
-        print(f"picsearch: error: {exc}", file=sys.stderr)
+        status = args.run(args)
+        sys.stdout.flush()  # a reader that went away (| head) shows up here, not at exit
+        return status
+    except BrokenPipeError:
+        _drop_stdout()
         return 1
+    except PicsearchError as exc:
+        return _fail(str(exc))
+    except OSError as exc:
+        # The file system said no (permissions, a full disk, a vanished folder).
+        where = "" if exc.filename is None else f"{os.fsdecode(exc.filename)}: "
+        return _fail(f"{where}{exc.strerror or exc}")
     except KeyboardInterrupt:
         print("picsearch: interrupted", file=sys.stderr)
         return 130
+
+
+def _fail(message: str) -> int:
+    print(f"picsearch: error: {printable(message)}", file=sys.stderr)
+    return 1
+
+
+def _never_fail_to_print() -> None:
+    """A terminal or pipe whose encoding cannot show a character gets an escape instead
+    of a UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+
+
+def _drop_stdout() -> None:
+    """After the reader of stdout went away: send what is left to /dev/null, so that
+    Python's flush at exit does not fail again (the Python docs' recipe for SIGPIPE)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a file (e.g. captured in tests)
+        pass
 
 
 if __name__ == "__main__":

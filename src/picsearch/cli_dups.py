@@ -92,16 +92,19 @@ def _run_dups(args: argparse.Namespace) -> int:
 def _move_status(report, target: str) -> None:
     from .dups_report import human_size
 
+    if not report.moves:
+        print("picsearch: nothing to move", file=sys.stderr)
+        return
     size = f"{len(report.moves)} files ({human_size(report.total_size)})"
     if report.dry_run:
         print(
-            f"picsearch: dry run: {size} would move to {target}; add --yes to move them",
+            f"picsearch: dry run: {size} would move to {_show(target)}; add --yes to move them",
             file=sys.stderr,
         )
     else:
         print(
-            f"picsearch: moved {size} to {target}; undo with: "
-            f"picsearch dups --undo {report.log_path}",
+            f"picsearch: moved {size} to {_show(target)}; undo with: "
+            f"picsearch dups --undo {_show(str(report.log_path))}",
             file=sys.stderr,
         )
 
@@ -212,4 +215,6 @@ def _run_similar(args: argparse.Namespace) -> int:
 
 
 def _show(path: str) -> str:
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    from .cli_output import printable
+
+    return printable(path)

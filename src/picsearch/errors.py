@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+
 __all__ = [
     "PicsearchError",
     "InvalidInput",
     "LibraryError",
+    "DamagedLibrary",
+    "ReadOnlyLibrary",
     "ModelMismatch",
     "MissingDependency",
 ]
@@ -21,6 +26,36 @@ class InvalidInput(PicsearchError, ValueError):
 
 class LibraryError(PicsearchError):
     """A library file is missing, damaged or of a newer schema."""
+
+
+class DamagedLibrary(LibraryError):
+    """A library file is damaged; ``picsearch check --db FILE --repair`` may fix it.
+
+    ``reason`` says what was found (SQLite's message, or the broken invariant).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], reason: str, *, lead: str = "") -> None:
+        command = repair_command(path)
+        lead = lead or f"{path} is damaged"
+        super().__init__(f"{lead} ({reason}): run '{command}'")
+        self.path = os.fspath(path)
+        self.reason = reason
+
+
+class ReadOnlyLibrary(LibraryError):
+    """A write to a library that can only be read (the file or its folder)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__(
+            f"cannot write to {path}: read-only (make the file and its folder writable, "
+            "or work on a copy)"
+        )
+        self.path = os.fspath(path)
+
+
+def repair_command(path: str | os.PathLike[str]) -> str:
+    """The command that checks and repairs the library at ``path``."""
+    return f"picsearch check --db {shlex.quote(os.fspath(path))} --repair"
 
 
 class ModelMismatch(LibraryError):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -148,6 +147,7 @@ class Library:
         if isinstance(paths, str | os.PathLike):
             paths = [paths]
         _check_positive(batch_size=batch_size, max_pixels=max_pixels)
+        self._catalog.verify_writable()
         summary = index_paths(
             self._catalog,
             self.encoder,
@@ -225,6 +225,8 @@ class Library:
         ``picsearch.concepts.fusion``); ``text_only`` ranks by those words alone.
         """
         _check_positive(k=k)
+        if like is not None:
+            _check_id(like, "like")
         if text is not None and not text.strip():
             raise InvalidInput("the text query is empty: describe what to find")
         if image is not None and like is not None:
@@ -245,15 +247,24 @@ class Library:
         wanted = k + (like is not None)
         if len(queries) == 1:
             ((space, vector),) = queries.items()
-            scores, ids = (
-                self._space(space).sync(self._catalog).search(vector[None], wanted, subset=subset)
-            )
-            found = [(float(s), int(i)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
+            found = self._nearest(space, vector, wanted, subset)
         else:
             found = self._blend(queries, wanted, subset)
         if text is not None:
             found = self._fuse_words(text, queries, found, subset, text_weight)[:wanted]
         return self._hits([(s, i) for s, i in found if i != like][:k])
+
+    def _nearest(
+        self, space: str, vector: np.ndarray, k: int, subset: np.ndarray | None
+    ) -> list[tuple[float, int]]:
+        """(score, id) of the ``k`` nearest photos of one space, best first."""
+        live = self._space(space).sync(self._catalog)
+        # The index allocates k results per query: never more than there are photos.
+        k = min(k, len(live), k if subset is None else len(subset))
+        if k < 1:
+            return []
+        scores, ids = live.search(vector[None], k, subset=subset)
+        return [(float(s), int(i)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
 
     def _hits(self, found: list[tuple[float, int]]) -> list[Hit]:
         """Hits in order, each with its stored concepts and the words read in it."""
@@ -311,6 +322,7 @@ class Library:
 
     def get(self, item_id: int) -> Item:
         """The stored photo with this id."""
+        _check_id(item_id, "id")
         row = self._catalog.rows([item_id]).get(item_id)
         if row is None:
             raise InvalidInput(f"no photo with id {item_id} in {self.path}")
@@ -320,7 +332,7 @@ class Library:
         self, space: str = "joint", *, ids: np.ndarray | list[int] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """(ids, L2-normalised vectors) of one space, "joint" or "visual", in id order."""
-        dims = json.loads(self._catalog.get_meta("dims") or "{}")
+        dims = self._catalog.dims
         if space not in ("joint", "visual") or (dims and not dims.get(space)):
             have = [name for name, dim in dims.items() if dim]
             raise InvalidInput(f"no vector space {space!r} in {self.path}: use one of {have}")
@@ -357,10 +369,7 @@ class Library:
         wide = max(4 * k, 100)
         candidates: set[int] = set()
         for space, vector in queries.items():
-            _, ids = (
-                self._space(space).sync(self._catalog).search(vector[None], wide, subset=subset)
-            )
-            candidates.update(int(i) for i in ids[0] if i >= 0)
+            candidates.update(i for _, i in self._nearest(space, vector, wide, subset))
         order = np.array(sorted(candidates), dtype=np.int64)
         total = self._exact_scores(queries, order)
         top = _top_k(total, k)
@@ -441,7 +450,7 @@ class Library:
     # -- the rest ---------------------------------------------------------------
     def info(self) -> LibraryInfo:
         catalog = self._catalog
-        dims = json.loads(catalog.get_meta("dims") or "{}")
+        dims = catalog.dims
         return LibraryInfo(
             path=str(self.path),
             items=catalog.count(),
@@ -536,10 +545,39 @@ def _hit(rank: int, row: Row, score: float) -> Hit:
     return Hit(rank=rank, id=row.id, path=row.path, score=round(score, 6), metadata=_metadata(row))
 
 
+#: Photo ids are SQLite integers: 64-bit, signed.
+_MAX_ID = 2**63 - 1
+
+
+def _check_id(value: object, name: str) -> None:
+    """A photo id given by the user: a whole number SQLite can hold."""
+    whole = isinstance(value, int | np.integer) and not isinstance(value, bool)
+    if not whole or not 0 <= int(value) <= _MAX_ID:  # type: ignore[arg-type]
+        raise InvalidInput(
+            f"{name}={value!r} is not a photo id: ids are whole numbers from 0 to {_MAX_ID}"
+            " (search --json shows them)"
+        )
+
+
 def _nanoseconds(moment: Moment | None, name: str) -> int | None:
     """A date filter bound as Unix nanoseconds; dates and naive datetimes are local time."""
     if moment is None:
         return None
+    try:
+        nanoseconds = _to_nanoseconds(moment, name)
+    except InvalidInput:
+        raise
+    except (OverflowError, OSError, ValueError):  # e.g. year 1 in local time, or NaN
+        nanoseconds = None
+    # File times are stored as signed 64-bit nanoseconds: 1677-09-21 to 2262-04-11.
+    if nanoseconds is None or not -(2**63) <= nanoseconds <= 2**63 - 1:
+        raise InvalidInput(
+            f"{name}={moment!r} is out of range: give a date between 1678 and 2262"
+        ) from None
+    return nanoseconds
+
+
+def _to_nanoseconds(moment: Moment, name: str) -> int:
     if isinstance(moment, str):
         try:
             moment = dt.datetime.fromisoformat(moment)
