@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import logging
+import math
 import os
 import socket
 
 from .cli import db_option
 from .errors import InvalidInput, MissingDependency, require
 
-__all__ = ["register", "bind_socket", "address_of"]
+__all__ = ["register", "bind_socket", "address_of", "port_number"]
 
 log = logging.getLogger("picsearch")
 TOKEN_ENV = "PICSEARCH_TOKEN"  # the same name as picsearch.server.security.TOKEN_ENV
@@ -27,7 +28,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         default="127.0.0.1",
         help="address to listen on (default 127.0.0.1: this machine only; any other needs --token)",
     )
-    parser.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free)")
+    parser.add_argument(
+        "--port", type=port_number, default=8000, help="port (default 8000; 0: any free)"
+    )
     parser.add_argument(
         "--token",
         help=f"access token every API and image request must carry (or ${TOKEN_ENV})",
@@ -41,7 +44,24 @@ def register(commands: argparse._SubParsersAction) -> None:
         default=20.0,
         help="largest image upload accepted, in MB (default 20)",
     )
+    parser.add_argument(
+        "--body-timeout",
+        type=float,
+        default=30.0,
+        help="seconds a client has to send a whole upload; slower ones get 408 (default 30)",
+    )
     parser.set_defaults(run=_run_serve)
+
+
+def port_number(text: str) -> int:
+    """A TCP port, 0 to 65535 (argparse type); anything else is refused, not wrapped around."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: use 0 to 65535 (0: any free)")
+    return port
 
 
 def _run_serve(args: argparse.Namespace) -> int:
@@ -56,6 +76,8 @@ def _run_serve(args: argparse.Namespace) -> int:
     check_bind(args.host, token)
     if args.workers < 1 or args.max_upload_mb <= 0:
         raise InvalidInput("--workers must be at least 1 and --max-upload-mb above 0")
+    if not 0 < args.body_timeout < math.inf:  # also NaN
+        raise InvalidInput(f"--body-timeout must be above 0 seconds, not {args.body_timeout:g}")
     sock = bind_socket(args.host, args.port)
     log.info("loading the library and its model")
     app = create_app(
@@ -63,6 +85,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         token=token,
         max_upload_bytes=int(args.max_upload_mb * 1e6),
         workers=args.workers,
+        body_timeout=args.body_timeout,
     )
     address = address_of(sock)
     print(address, flush=True)

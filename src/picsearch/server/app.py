@@ -12,7 +12,8 @@ from fastapi import FastAPI, Response
 
 from .. import __version__
 from . import models
-from .errors import ApiError, install_handlers
+from .deadline import DEFAULT_BODY_TIMEOUT, BodyDeadline
+from .errors import ApiError, UnexpectedErrors, install_handlers
 from .items import add_item_routes, add_library_routes
 from .pool import DEFAULT_WORKERS, LibraryPool
 from .search import MAX_K, add_search_routes
@@ -38,6 +39,7 @@ def create_app(
     max_upload_pixels: int = 50_000_000,
     workers: int = DEFAULT_WORKERS,
     thumbnail_dir: str | os.PathLike[str] | None = None,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
 ) -> FastAPI:
     """The web app over the library at ``library_path`` (which must exist).
 
@@ -45,7 +47,8 @@ def create_app(
     ``security``). Uploads above ``max_upload_bytes`` get 413, images above
     ``max_upload_pixels`` 400. ``workers`` threads search at once, each with
     its own Library. Thumbnails are cached in ``thumbnail_dir`` (default: under
-    the picsearch cache folder).
+    the picsearch cache folder). A request body (an upload) must arrive within
+    ``body_timeout`` seconds, else 408.
     """
     pool = LibraryPool(library_path, workers=workers)
     folder = Path(thumbnail_dir) if thumbnail_dir else default_folder(pool.library_path)
@@ -64,13 +67,18 @@ def create_app(
         openapi_url="/openapi.json",
         lifespan=lifespan,
     )
-    app.state.pool = pool
+    thumbnails = ThumbnailCache(folder)
+    app.state.pool, app.state.thumbnails = pool, thumbnails
     install_handlers(app)
+    # The last added runs first: the access rules, then the 500 that keeps the
+    # connection, then the body deadline around the routes.
+    app.add_middleware(BodyDeadline, seconds=body_timeout)
+    app.add_middleware(UnexpectedErrors)
     app.add_middleware(AccessGuard, token=token)
     _page_routes(app)
     _session_route(app, token)
     add_search_routes(app, pool, max_upload_bytes, max_upload_pixels)
-    add_item_routes(app, pool, ThumbnailCache(folder))
+    add_item_routes(app, pool, thumbnails)
     add_library_routes(app, pool)
     return app
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -10,8 +12,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from ..errors import InvalidInput, LibraryError, MissingDependency, PicsearchError
+from .models import printable
 
-__all__ = ["ApiError", "error_response", "install_handlers"]
+__all__ = ["ApiError", "UnexpectedErrors", "error_response", "install_handlers"]
+
+_Scope = MutableMapping[str, Any]
+_Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+_Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+_INTERNAL = "internal error: the server log has the details"
 
 log = logging.getLogger("picsearch.server")
 
@@ -19,16 +27,16 @@ log = logging.getLogger("picsearch.server")
 class ApiError(HTTPException):
     """An error with a status and a message meant for the client."""
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(status_code=status, detail=message)
+    def __init__(self, status: int, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status_code=status, detail=message, headers=headers)
 
 
 def error_response(
     status: int, message: str, *, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    return JSONResponse(
-        {"error": {"status": status, "message": message}}, status_code=status, headers=headers
-    )
+    # A message may name a file whose name is not UTF-8, which JSON cannot carry as is.
+    body = {"error": {"status": status, "message": printable(message)}}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _status_of(exc: PicsearchError) -> int:
@@ -73,5 +81,37 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Only what fails outside UnexpectedErrors (in the middleware around it) lands here.
         log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-        return error_response(500, "internal error: the server log has the details")
+        return error_response(500, _INTERNAL)
+
+
+class UnexpectedErrors:
+    """ASGI middleware: any unexpected exception is answered with the JSON 500, and the
+    keep-alive connection stays usable.
+
+    Starlette's last-resort handler answers too, but then re-raises, and the server
+    closes the connection on an exception, so the client's next request on it fails.
+    """
+
+    def __init__(self, app: Callable[[_Scope, _Receive, _Send], Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: _Scope, receive: _Receive, send: _Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: MutableMapping[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            if started:  # half a response cannot be taken back: let the server cut it off
+                raise
+            log.error("%s %s failed", scope.get("method"), scope.get("path"), exc_info=exc)
+            await error_response(500, _INTERNAL)(scope, receive, send)

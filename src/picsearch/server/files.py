@@ -19,8 +19,11 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import BinaryIO
 
-__all__ = ["NotServable", "check_file", "read_file"]
+__all__ = ["NotServable", "check_file", "read_file", "open_file"]
 
 _FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
@@ -63,6 +66,28 @@ def read_file(path: str, *, size: int, digest: str) -> bytes:
     if len(data) != size or hashlib.sha256(data).hexdigest()[: len(digest)] != digest:
         raise NotServable(f"{path!r} changed since it was indexed")
     return data
+
+
+@contextmanager
+def open_file(path: str, *, size: int, digest: str) -> Iterator[BinaryIO]:
+    """A catalog file, open at its start, whose bytes were checked against the catalog's
+    hash without holding them all in memory (for decoding large photos from the file).
+    NotServable, on leaving, if the file was written to while it was open."""
+    real = _real_path(path)
+    try:
+        fd = os.open(real, _FLAGS)
+    except OSError as exc:
+        raise NotServable(f"{path!r}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as handle:
+        before = os.fstat(handle.fileno())
+        _check_stat(path, before, size)
+        if hashlib.file_digest(handle, "sha256").hexdigest()[: len(digest)] != digest:
+            raise NotServable(f"{path!r} changed since it was indexed")
+        handle.seek(0)
+        yield handle
+        after = os.fstat(handle.fileno())
+        if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+            raise NotServable(f"{path!r} changed while it was read")
 
 
 def _check_stat(path: str, info: os.stat_result, size: int) -> None:

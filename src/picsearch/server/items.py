@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import logging
@@ -10,8 +11,9 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from fastapi import FastAPI, Query, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
 from ..catalog import Row
@@ -27,6 +29,9 @@ __all__ = ["add_item_routes", "add_library_routes"]
 
 log = logging.getLogger("picsearch.server")
 _ERRORS = models.ERROR_RESPONSES
+#: Threads that read originals and make thumbnails at once. Their own pool: requests
+#: waiting for a large photo's thumbnail never hold up the threads everything else uses.
+FILE_THREADS = 8
 _MEDIA_TYPES = {
     ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".jpe": "image/jpeg", ".png": "image/png",
     ".webp": "image/webp", ".gif": "image/gif", ".bmp": "image/bmp", ".tif": "image/tiff",
@@ -43,8 +48,10 @@ def _stored(lib: Library, item_id: int) -> Row:
 
 
 def add_item_routes(app: FastAPI, pool: LibraryPool, thumbnails: ThumbnailCache) -> None:
+    files = anyio.CapacityLimiter(FILE_THREADS)
+
     @app.get("/api/items/{item_id}", response_model=models.ItemModel, responses=_ERRORS)
-    async def item(item_id: int) -> models.ItemModel:
+    async def item(item_id: models.ItemId) -> models.ItemModel:
         """A stored photo's metadata."""
         try:
             found, seen = await pool.run(lambda lib: (lib.get(item_id), lib.concepts(item_id)))
@@ -57,7 +64,7 @@ def add_item_routes(app: FastAPI, pool: LibraryPool, thumbnails: ThumbnailCache)
     @app.get("/api/items/{item_id}/thumbnail", responses=_ERRORS | _JPEG)
     async def thumbnail(
         request: Request,
-        item_id: int,
+        item_id: models.ItemId,
         size: int = Query(DEFAULT_SIZE, description=f"longest side, one of {SIZES}"),
     ) -> Response:
         """A JPEG thumbnail of a stored photo, made once and cached."""
@@ -66,18 +73,17 @@ def add_item_routes(app: FastAPI, pool: LibraryPool, thumbnails: ThumbnailCache)
         row = await pool.run(lambda lib: _stored(lib, item_id))
         etag = f'"{row.id}-{row.hash}-{size}"'
         headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
-        data = await _served(
-            thumbnails.get, row.id, path=row.path, size=row.size, digest=row.hash, pixels=size
-        )
+        make = functools.partial(thumbnails.get, row.id, digest=row.hash, pixels=size)
+        data = await _served(files, make, path=row.path, size=row.size)
         if request.headers.get("if-none-match") == etag:
             return Response(status_code=304, headers=headers)
         return Response(data, media_type="image/jpeg", headers=headers)
 
     @app.get("/api/items/{item_id}/image", responses=_ERRORS | _IMAGE)
-    async def image(item_id: int) -> Response:
+    async def image(item_id: models.ItemId) -> Response:
         """The original file of a stored photo, as it was indexed."""
         row = await pool.run(lambda lib: _stored(lib, item_id))
-        data = await _served(read_file, row.path, size=row.size, digest=row.hash)
+        data = await _served(files, read_file, row.path, size=row.size, digest=row.hash)
         extension = os.path.splitext(row.path)[1].lower()
         media_type = _MEDIA_TYPES.get(extension, "application/octet-stream")
         headers = {"Cache-Control": "private, no-cache", "Content-Disposition": "inline"}
@@ -88,9 +94,13 @@ _JPEG = {200: {"content": {"image/jpeg": {}}}}
 _IMAGE = {200: {"content": {"image/*": {}}}}
 
 
-async def _served(read: Callable[..., bytes], *args: Any, **kwargs: Any) -> bytes:
+async def _served(
+    threads: anyio.CapacityLimiter, read: Callable[..., bytes], *args: Any, **kwargs: Any
+) -> bytes:
     try:
-        return await run_in_threadpool(read, *args, **kwargs)
+        return await anyio.to_thread.run_sync(
+            functools.partial(read, *args, **kwargs), limiter=threads
+        )
     except NotServable as exc:
         # The reason (a symlink out of its folder, a changed file) goes to the log only.
         log.info("not served: %s", exc)
@@ -135,7 +145,7 @@ def _group(group: Any) -> models.GroupModel:
     members = [
         models.MemberModel(
             id=m.id,
-            name=os.path.basename(m.path),
+            name=models.printable(os.path.basename(m.path)),
             path=models.printable(m.path),
             width=m.width,
             height=m.height,

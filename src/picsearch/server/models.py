@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Path
 from pydantic import BaseModel, Field
 
 __all__ = [
@@ -25,6 +26,8 @@ __all__ = [
     "urls",
     "printable",
     "ERROR_RESPONSES",
+    "MAX_ID",
+    "ItemId",
 ]
 
 #: Metadata keys every item has; the rest is what an application attached.
@@ -42,10 +45,16 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-#: The error statuses API routes may answer, for the OpenAPI schema.
+#: The error statuses API routes may answer, for the OpenAPI schema (422 replaces
+#: FastAPI's own validation body, which this API never sends).
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody} for status in (400, 401, 404, 413, 500)
+    status: {"model": ErrorBody} for status in (400, 401, 404, 408, 413, 422, 500, 501, 503)
 }
+
+#: The largest id SQLite can store (a signed 64-bit integer).
+MAX_ID = 2**63 - 1
+#: A photo's id in a URL; one out of this range names nothing (404), like an unknown one.
+ItemId = Annotated[int, Path(ge=1, le=MAX_ID, description="a photo's id in the library")]
 
 
 class _Photo(BaseModel):
@@ -135,7 +144,7 @@ def photo_fields(item_id: int, path: str, metadata: dict[str, Any]) -> dict[str,
     """The fields of _Photo for a stored item (or hit) of the library."""
     return {
         "id": item_id,
-        "name": os.path.basename(path),
+        "name": printable(os.path.basename(path)),
         "path": printable(path),
         **{key: metadata.get(key, 0) for key in STANDARD_KEYS},
         "metadata": {k: v for k, v in metadata.items() if k not in STANDARD_KEYS},
@@ -151,6 +160,10 @@ def urls(item_id: int) -> dict[str, str]:
     }
 
 
-def printable(path: str) -> str:
-    """A path as JSON can carry it: undecodable bytes shown as escapes."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+def printable(text: str) -> str:
+    """A path (or a message naming one) as JSON can carry it: the bytes of a file name
+    that is not UTF-8 are shown as escapes (``caf\\xe9.png``), as ``Hit.to_dict`` does."""
+    try:
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that no file name decoded to
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")

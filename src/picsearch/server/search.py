@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -19,10 +21,16 @@ from .uploads import decode_upload, read_upload
 __all__ = ["add_search_routes", "MAX_K"]
 
 MAX_K = 200
+#: Uploads whose image is decoded and searched at once: the memory they hold.
+SEARCHED_AT_ONCE = 4
+#: Uploads whose body is being received at once; one more is answered 503 at once.
+RECEIVED_AT_ONCE = 16
+#: File times are stored as signed 64-bit nanoseconds: about 1677-09-22 to 2262-04-11.
+_LIMIT_SECONDS = (2**63 - 1) // 10**9
 _ERRORS = models.ERROR_RESPONSES
 
 
-def _filters(
+async def _filters(  # async: FastAPI runs a plain function in a thread of the shared pool
     k: int = Query(24, ge=1, le=MAX_K, description="number of results"),
     folder: str | None = Query(None, max_length=4096, description="only photos under it"),
     after: str | None = Query(None, max_length=64, description="file time from (ISO or Unix)"),
@@ -37,8 +45,8 @@ def _filters(
     return {
         "k": k,
         "folder": folder or None,
-        "after": _moment(after),
-        "before": _moment(before),
+        "after": _moment(after, "after"),
+        "before": _moment(before, "before"),
         **{name: value for name, value in concepts.items() if value is not None},
         **({"text_only": True} if text_only else {}),
     }
@@ -47,17 +55,47 @@ def _filters(
 Filters = Annotated[dict[str, Any], Depends(_filters)]
 
 
-def _moment(value: str | None) -> str | float | None:
+def _moment(value: str | None, name: str) -> str | float | None:
+    """A date filter as the library takes it: Unix seconds, or the ISO text (which the
+    library parses, and refuses with 400 if it is not a date). 422 if out of range."""
     if not value:
         return None
     try:
-        return float(value)
+        seconds = float(value)
     except ValueError:
-        return value
+        seconds = _iso_seconds(value, name)
+        if seconds is None:
+            return value
+    else:
+        value = seconds
+    if not -_LIMIT_SECONDS <= seconds <= _LIMIT_SECONDS:  # also NaN
+        raise _out_of_range(name)
+    return value
+
+
+def _iso_seconds(value: str, name: str) -> float | None:
+    """Unix seconds of an ISO date or date-time (naive: local time), or None if not one."""
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    try:
+        return moment.timestamp()
+    except (ValueError, OverflowError, OSError):  # years 1 or 9999: out of the clock's range
+        raise _out_of_range(name) from None
+
+
+def _out_of_range(name: str) -> ApiError:
+    return ApiError(
+        422,
+        f"{name} is out of range: use a date between 1677-09-22 and 2262-04-10, "
+        f"or Unix seconds within ±{_LIMIT_SECONDS:,}",
+    )
 
 
 def add_search_routes(app: FastAPI, pool: LibraryPool, max_bytes: int, max_pixels: int) -> None:
-    uploads = asyncio.Semaphore(4)  # bounds the memory that uploads in flight hold
+    searching = asyncio.Semaphore(SEARCHED_AT_ONCE)
+    receiving = _Gate(RECEIVED_AT_ONCE)
 
     @app.get("/api/search", response_model=models.SearchResponse, responses=_ERRORS)
     async def search_text(
@@ -75,20 +113,23 @@ def add_search_routes(app: FastAPI, pool: LibraryPool, max_bytes: int, max_pixel
     )
     async def search_image(request: Request, filters: Filters) -> models.SearchResponse:
         """Photos that look like an uploaded image (multipart field ``file``)."""
-        async with uploads:
+        # A slot is taken only once the whole body is here: clients that send slowly
+        # (or stop) hold their own connection, never a search slot (see BodyDeadline).
+        async with receiving.enter():
             name, data = await read_upload(request, max_bytes=max_bytes)
 
-            def job(lib: Library) -> list[Hit]:
-                decode_size = lib.encoder.decode_size if len(lib) else 32
-                image = decode_upload(data, short_side=decode_size, max_pixels=max_pixels)
-                return _run(lib, None, filters, image=image)
+        def job(lib: Library) -> list[Hit]:
+            decode_size = lib.encoder.decode_size if len(lib) else 32
+            image = decode_upload(data, short_side=decode_size, max_pixels=max_pixels)
+            return _run(lib, None, filters, image=image)
 
+        async with searching:
             return await _search(pool, {"image": name, **filters}, job)
 
     @app.get(
         "/api/items/{item_id}/similar", response_model=models.SearchResponse, responses=_ERRORS
     )
-    async def similar(item_id: int, filters: Filters) -> models.SearchResponse:
+    async def similar(item_id: models.ItemId, filters: Filters) -> models.SearchResponse:
         """More like a stored photo (the photo itself left out)."""
 
         def job(lib: Library) -> list[Hit]:
@@ -96,6 +137,26 @@ def add_search_routes(app: FastAPI, pool: LibraryPool, max_bytes: int, max_pixel
             return _run(lib, None, filters, like=item_id)
 
         return await _search(pool, {"like": item_id, **filters}, job)
+
+
+class _Gate:
+    """At most ``limit`` inside at once; one more is refused at once (503), not queued,
+    so a crowd of slow uploads cannot make anyone wait."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.inside = limit, 0
+
+    @asynccontextmanager
+    async def enter(self) -> AsyncIterator[None]:
+        if self.inside >= self.limit:
+            raise ApiError(
+                503, "too many uploads at once: try again in a moment", headers={"Retry-After": "1"}
+            )
+        self.inside += 1
+        try:
+            yield
+        finally:
+            self.inside -= 1
 
 
 _UPLOAD_BODY = {

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -26,6 +27,7 @@ __all__ = [
     "TOKEN_ENV",
     "check_bind",
     "is_loopback",
+    "host_name",
     "token_matches",
     "session_value",
     "AccessGuard",
@@ -89,11 +91,23 @@ def session_value(token: str) -> str:
     return hashlib.sha256(b"picsearch-session:" + token.encode("utf-8")).hexdigest()
 
 
-def _host_name(host: str) -> str:
-    """The name in a Host header: ``[::1]:8000`` → ``::1``, ``localhost:80`` → ``localhost``."""
-    if host.startswith("["):
-        return host[1:].split("]", 1)[0]
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+# A Host header is a bracketed IPv6 address or a name (or IPv4 address), then an optional
+# port, and nothing else: anything looser lets "[::1]evil.com" pass for loopback.
+_HOST = re.compile(r"(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|(?P<name>[A-Za-z0-9.-]+))(?::[0-9]{1,5})?")
+
+
+def host_name(header: str) -> str | None:
+    """The host in a Host header (``[::1]:8000`` → ``::1``, ``localhost:80`` →
+    ``localhost``), or None if the header is not exactly a host and an optional port."""
+    match = _HOST.fullmatch(header)
+    if match is None:
+        return None
+    if match["ipv6"] is None:
+        return match["name"]
+    try:
+        return str(ipaddress.IPv6Address(match["ipv6"]))
+    except ValueError:
+        return None
 
 
 def _bearer(headers: Headers) -> str | None:
@@ -128,7 +142,8 @@ class AccessGuard:
 
     def _refusal(self, path: str, headers: Headers) -> tuple[int, str, dict[str, str]] | None:
         if self.token is None:
-            if not is_loopback(_host_name(headers.get("host", ""))):
+            name = host_name(headers.get("host", ""))
+            if name is None or not is_loopback(name):
                 return 400, "this server answers only on its loopback address", {}
             return None
         if path in PUBLIC_PATHS:
