@@ -157,22 +157,26 @@ def _writable(path: Path) -> bool:
 
 
 def _open_read_only(path: Path, timeout: float) -> Database:
-    """A read-only connection. In a folder it cannot write, SQLite cannot make the WAL
-    index file beside the library, so it reads the file as immutable instead."""
+    """A read-only connection.
+
+    While a writer has the library open, its WAL files are there and a read-only
+    connection shares them. Otherwise SQLite would create them, owned by this
+    reader and as read-only as the library (so the owner could no longer write
+    once the file is writable again), or fail in a read-only folder: the file is
+    read as immutable instead, creating nothing.
+    """
     uri = f"file:{quote(os.fsencode(path.absolute()))}?mode=ro"
-    db = _connect_uri(uri, path, timeout)
-    try:
-        db.execute("SELECT count(*) FROM sqlite_schema").fetchone()
-        return db
-    except LibraryError:
-        db.close()
-        if os.access(path.parent, os.W_OK):
-            raise
     wal = Path(f"{path}-wal")
-    if wal.exists() and wal.stat().st_size:
-        log.warning(
-            "reading %s without its last changes (in %s): its folder is read-only", path, wal
-        )
+    if wal.exists():
+        db = _connect_uri(uri, path, timeout)
+        try:
+            db.execute("SELECT count(*) FROM sqlite_schema").fetchone()
+            return db
+        except LibraryError:
+            db.close()  # the WAL index cannot be shared (e.g. a read-only folder)
+        if wal.stat().st_size:
+            why = "it cannot be shared read-only"
+            log.warning("reading %s without its last changes (in %s): %s", path, wal, why)
     return _connect_uri(uri + "&immutable=1", path, timeout)
 
 
