@@ -342,3 +342,31 @@ def test_check_json(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_check_of_a_missing_library(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "check", "--db", str(tmp_path / "none.db"))
     assert code == 1 and "no library at" in err and err.count("\n") == 1
+
+
+def test_an_older_library_gains_no_tables_while_damaged(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    execute(db, "DROP TABLE moves")  # as a library of an earlier picsearch has it
+    zero_a_middle_page_of_photos(db)
+    before = sha(db)
+    code, _, err = run(capsys, "search", "red", "--db", str(db))
+    assert code == 1
+    assert_one_line_naming(err, db)
+    assert sha(db) == before
+
+
+def test_another_programs_database_is_left_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "notes.db"
+    execute(other, "CREATE TABLE notes (text TEXT)", "INSERT INTO notes VALUES ('keep me')")
+    before = sha(other)
+    for argv in (["search", "red"], ["index", str(tmp_path), "--model", "tiny"]):
+        code, _, err = run(capsys, *argv, "--db", str(other))
+        assert code == 1 and "is not a picsearch library (no items table)" in err
+    code, out, err = run(capsys, "check", "--db", str(other))
+    assert code == 1 and out.startswith("not a library: ") and "--repair" not in err
+    code, _, err = run(capsys, "check", "--db", str(other), "--repair")
+    assert code == 1 and "nothing to repair" in err
+    assert sha(other) == before and not list(tmp_path.glob("notes.db.bak-*"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -56,6 +57,12 @@ CREATE TABLE IF NOT EXISTS moves (     -- files moved by 'dups --move-to' and ba
 """
 
 
+#: Every table a library has (those an older library lacks are made when it opens).
+_TABLES = frozenset(
+    re.findall(r"CREATE (?:VIRTUAL )?TABLE IF NOT EXISTS (\w+)", _SCHEMA + CONCEPT_SCHEMA)
+)
+
+
 def display_path(path_bytes: bytes) -> str:
     """A printable form of a file-system path (undecodable bytes shown as escapes)."""
     return path_bytes.decode("utf-8", "backslashreplace")
@@ -96,23 +103,40 @@ class Catalog:
             if self.read_only:
                 self._check_tables()
             else:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=NORMAL")
-                self._db.executescript(_SCHEMA)
-                self._db.executescript(CONCEPT_SCHEMA)
+                self._create_tables()
             self._check_meta()
             self._check_schema()
         except BaseException:
             self._db.close()
             raise
 
-    def _check_tables(self) -> None:
-        """A read-only file cannot gain the tables it lacks: it must have them all."""
-        names = {r[0] for r in self._db.execute("SELECT name FROM sqlite_schema")}
-        missing = {"meta", "items", "concepts", "concept_runs", "photo_text"} - names
-        core = sorted({"meta", "items"} & missing)
+    def _create_tables(self) -> None:
+        """The tables of a new file; the tables an older library lacks, once it is known
+        to be sound (making them writes into the file). Another program's SQLite file
+        is left alone."""
+        names = self._table_names()
+        if names:
+            self._refuse_foreign(names)
+            if not _TABLES <= names:
+                self.verify_writable()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._db.executescript(CONCEPT_SCHEMA)
+
+    def _table_names(self) -> set[str]:
+        return {r[0] for r in self._db.execute("SELECT name FROM sqlite_schema")}
+
+    def _refuse_foreign(self, names: set[str]) -> None:
+        core = sorted({"meta", "items"} - names)
         if core:
             raise LibraryError(f"{self.path} is not a picsearch library (no {core[0]} table)")
+
+    def _check_tables(self) -> None:
+        """A read-only file cannot gain the tables it lacks: it must have them all."""
+        names = self._table_names()
+        self._refuse_foreign(names)
+        missing = {"concepts", "concept_runs", "photo_text"} - names
         if missing:
             raise LibraryError(
                 f"{self.path} has an older schema and is read-only: open it once where it "

@@ -30,11 +30,14 @@ __all__ = [
     "META",
     "VECTORS",
     "METADATA",
+    "NOT_A_LIBRARY",
 ]
 
 #: Problem kinds: damaged SQLite pages; a damaged full-text index; a bad meta value;
-#: a vector blob of the wrong size; photo metadata that is not a JSON object.
+#: a vector blob of the wrong size; photo metadata that is not a JSON object; an
+#: SQLite file that is not a library at all.
 PAGES, FTS, META, VECTORS, METADATA = "pages", "fts", "meta", "vectors", "metadata"
+NOT_A_LIBRARY = "not a library"
 
 _MAX_PAGE_MESSAGES = 50
 
@@ -85,6 +88,10 @@ def _check(db: Database, report: CheckReport, *, quick: bool) -> None:
     report.problems += page_problems(db, quick=quick)
     if any(p.message.startswith("not a database") for p in report.problems):
         return  # nothing else can be read
+    foreign = _not_a_library(db)
+    if foreign is not None:
+        report.problems.append(foreign)
+        return
     for find in (meta_problems, _vector_problems_of, metadata_problems):
         try:
             report.problems += find(db)
@@ -120,6 +127,17 @@ def first_damage(db: Database) -> Problem | None:
         if found:
             return found[0]
     return None
+
+
+def _not_a_library(db: Database) -> Problem | None:
+    try:
+        names = {row[0] for row in db.execute("SELECT name FROM sqlite_schema")}
+    except LibraryError:
+        return None  # a damaged schema page: the page check said so
+    missing = sorted({"meta", "items"} - names)
+    if not missing:
+        return None
+    return Problem(NOT_A_LIBRARY, f"it has no {missing[0]} table: not made by picsearch")
 
 
 # -- SQLite's page checks ---------------------------------------------------------

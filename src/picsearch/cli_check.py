@@ -11,7 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from .check import CheckReport, Problem, check_library
+from .check import NOT_A_LIBRARY, CheckReport, Problem, check_library
 from .cli_output import printable
 from .errors import repair_command
 from .paths import default_db_path
@@ -54,6 +54,9 @@ def _run_check(args: argparse.Namespace) -> int:
     if report.ok:
         print(f"picsearch: {shown}: no problems found", file=sys.stderr)
         return 0
+    if NOT_A_LIBRARY in report.kinds():
+        print(f"picsearch: {shown} is not a picsearch library", file=sys.stderr)
+        return 1
     print(
         f"picsearch: {shown}: {_count(report.problems)}; repair with: "
         f"{printable(repair_command(path))}",

@@ -30,6 +30,7 @@ from pathlib import Path
 from .catalog import SCHEMA_VERSION, Catalog
 from .catalog_file import Database, open_database
 from .check import (
+    NOT_A_LIBRARY,
     PAGES,
     Problem,
     check_library,
@@ -71,6 +72,8 @@ def repair_library(path: str | os.PathLike[str]) -> RepairReport:
     report = RepairReport(path)
     if found.ok:
         return report
+    if NOT_A_LIBRARY in found.kinds():
+        raise LibraryError(f"{path} is not a picsearch library: there is nothing to repair")
     db = open_database(path)
     try:
         if db.read_only:
