@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
 
+from ..concepts import COLOUR_NAMES
 from ..errors import InvalidInput
 from ..library import Hit, Library
 from . import models
@@ -38,7 +39,12 @@ async def _filters(  # async: FastAPI runs a plain function in a thread of the s
     people: bool | None = Query(None, description="true: photos with people; false: without"),
     has_text: bool | None = Query(None, description="true: photos with words in them"),
     bw: bool | None = Query(None, description="true: black and white photos"),
-    color: str | None = Query(None, max_length=32, description="a dominant colour, e.g. red"),
+    color: str | None = Query(
+        None,
+        max_length=32,
+        description="a dominant colour",
+        json_schema_extra={"enum": list(COLOUR_NAMES)},
+    ),
     text_only: bool = Query(False, description="rank by the words read in the photos alone"),
 ) -> dict[str, Any]:
     concepts = {"people": people, "has_text": has_text, "bw": bw, "color": color or None}
