@@ -31,7 +31,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Run SQLite's integrity check, the full-text index's check and "
         "picsearch's own checks; print each problem on one line; exit 1 if any. "
         "--repair first copies the library to LIBRARY.bak-<time>, then rebuilds what "
-        "can be rebuilt from what is intact.",
+        "can be rebuilt from what is intact. Stop other programs using the library "
+        "(picsearch serve, index) before repairing it.",
     )
     db_option(check)
     check.add_argument("--repair", action="store_true", help="back up the library, then repair it")

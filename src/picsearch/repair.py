@@ -84,8 +84,8 @@ def repair_library(path: str | os.PathLike[str]) -> RepairReport:
             report.repaired += _salvage(db, path)
     finally:
         db.close()
-    report.repaired += _fix_rows_and_meta(path)
     report.repaired += _drop_vector_index(path)
+    report.repaired += _fix_rows_and_meta(path)
     report.remaining = check_library(path).problems
     return report
 
