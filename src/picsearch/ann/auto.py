@@ -418,10 +418,9 @@ def tune(
     (leaves_to_search, reorder, recall, ms per query) and the table tried."""
     found, tried = _frontier(index, queries, truth, self_ids, target)
     best, _ = _choose(found, queries, index.options.tune_by)
-    if best is None:  # the most accurate setting tried
-        searched, reorder, recall = max(tried, key=lambda row: row[2])
-        best = Setting(index, int(searched), int(reorder), recall, 0.0)
-        best.cost = predicted_cost(index, best.leaves_to_search, best.reorder)
+    if best is None:  # not within 10 % of the leaves: search more of them
+        best, _ = _more_leaves([index], queries, truth, self_ids, target)
+        tried.append([best.leaves_to_search, best.reorder, round(best.recall, 4)])
     best.apply()
     ms = (best.us_batch if best.us_batch is not None else best.cost) / 1000
     return (best.leaves_to_search, best.reorder, best.recall, round(ms, 4)), tried
