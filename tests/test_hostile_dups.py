@@ -316,3 +316,25 @@ def test_a_move_to_folder_that_cannot_be_made_is_refused_before_anything_moves(
     with pytest.raises(InvalidInput, match="cannot make the move-to folder"):
         move_duplicates(groups, blocker / "inside", dry_run=False)
     assert paths_by_id(db) == before and all(os.path.isfile(p) for p in before.values())
+
+
+def test_a_read_only_library_stops_a_move_before_any_file_is_touched(
+    db: Path, dup_folder: Path, tmp_path: Path
+) -> None:
+    hashes = sorted(sha(p) for p in dup_folder.rglob("*.jpg"))
+    before = paths_by_id(db)
+    db.chmod(0o444)
+    try:
+        command = [sys.executable, "-m", "picsearch.cli", "dups", "--db", str(db)]
+        command += ["--move-to", str(tmp_path / "dupes"), "--yes"]
+        if os.geteuid() == 0:
+            drop = ["--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search"]
+            command = [shutil.which("setpriv") or "setpriv", *drop, *command]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    finally:
+        db.chmod(0o644)
+    assert done.returncode == 1 and "read-only" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "dupes").exists()  # no copy, no log
+    assert paths_by_id(db) == before
+    assert sorted(sha(p) for p in dup_folder.rglob("*.jpg")) == hashes

@@ -248,3 +248,8 @@ def test_preprocess_dicts_are_checked_too() -> None:
     # 5000 is out of range yet small enough not to exhaust memory were it ever let through.
     with pytest.raises(picsearch.InvalidInput, match="resize_short is 5000, outside 1..2048"):
         run(image, {**honest, "resize": None, "crop": [8, 8], "resize_short": 5000})
+
+
+def test_a_huge_k_returns_every_item_without_allocating_for_k(exported: Path) -> None:
+    result = TextSearcher.create_from_file(exported).search("red", k=10**9)
+    assert len(result) == 4

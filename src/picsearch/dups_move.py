@@ -240,6 +240,7 @@ def _opened(library_file: Path | None) -> Iterator[Catalog | None]:
         return
     catalog = Catalog(library_file, create=False)
     try:
+        catalog.verify_writable()  # before any file moves: a read-only library stops it here
         yield catalog
     finally:
         catalog.close()

@@ -193,6 +193,9 @@ class _Searcher:
         self, vector: np.ndarray, k: int, subset: np.ndarray | None
     ) -> list[tuple[float, int]]:
         """(score, id) of the ``k`` closest items of ``subset`` (None: all), best first."""
+        k = min(k, len(self) if subset is None else len(subset))  # never allocate past the data
+        if k < 1:
+            return []
         scores, ids = self._index.search(vector[None].astype(np.float32), k, subset=subset)
         return [(float(s), int(i)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
 
