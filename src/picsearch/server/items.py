@@ -65,7 +65,9 @@ def add_item_routes(app: FastAPI, pool: LibraryPool, thumbnails: ThumbnailCache)
     async def thumbnail(
         request: Request,
         item_id: models.ItemId,
-        size: int = Query(DEFAULT_SIZE, description=f"longest side, one of {SIZES}"),
+        size: int = Query(
+            DEFAULT_SIZE, description="longest side", json_schema_extra={"enum": list(SIZES)}
+        ),
     ) -> Response:
         """A JPEG thumbnail of a stored photo, made once and cached."""
         if size not in SIZES:
