@@ -222,6 +222,17 @@ def test_stalled_uploads_block_no_search_and_are_answered_408(library: Path) -> 
         assert 2.9 < time.monotonic() - started < 8
 
 
+def test_bodies_larger_than_their_route_takes_are_413_before_being_read(
+    client_with_library: TestClient,
+) -> None:
+    huge = b'{"token": "' + b"x" * 2_000_000 + b'"}'
+    response = client_with_library.post(
+        "/api/session", content=huge, headers={"Content-Type": "application/json"}
+    )
+    assert "too large" in assert_error(response, 413)
+    assert client_with_library.post("/api/session", json={"token": "x"}).status_code == 204
+
+
 # -- the Host header --------------------------------------------------------------------------
 
 HOSTILE_HOSTS = [

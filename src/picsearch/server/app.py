@@ -12,11 +12,11 @@ from fastapi import FastAPI, Response
 
 from .. import __version__
 from . import models
-from .deadline import DEFAULT_BODY_TIMEOUT, BodyDeadline
+from .bodies import DEFAULT_BODY_TIMEOUT, BodyLimits
 from .errors import ApiError, UnexpectedErrors, install_handlers
 from .items import add_item_routes, add_library_routes
 from .pool import DEFAULT_WORKERS, LibraryPool
-from .search import MAX_K, add_search_routes
+from .search import MAX_K, UPLOAD_PATH, add_search_routes
 from .security import COOKIE, AccessGuard, session_value, token_matches
 from .thumbnails import ThumbnailCache, default_folder
 
@@ -48,7 +48,7 @@ def create_app(
     ``max_upload_pixels`` 400. ``workers`` threads search at once, each with
     its own Library. Thumbnails are cached in ``thumbnail_dir`` (default: under
     the picsearch cache folder). A request body (an upload) must arrive within
-    ``body_timeout`` seconds, else 408.
+    ``body_timeout`` seconds, else 408; other request bodies above 64 KiB get 413.
     """
     pool = LibraryPool(library_path, workers=workers)
     folder = Path(thumbnail_dir) if thumbnail_dir else default_folder(pool.library_path)
@@ -71,8 +71,9 @@ def create_app(
     app.state.pool, app.state.thumbnails = pool, thumbnails
     install_handlers(app)
     # The last added runs first: the access rules, then the 500 that keeps the
-    # connection, then the body deadline around the routes.
-    app.add_middleware(BodyDeadline, seconds=body_timeout)
+    # connection, then the limits on request bodies around the routes.
+    # The upload route counts its body itself, to say what its limit is.
+    app.add_middleware(BodyLimits, seconds=body_timeout, sizes={UPLOAD_PATH: None})
     app.add_middleware(UnexpectedErrors)
     app.add_middleware(AccessGuard, token=token)
     _page_routes(app)

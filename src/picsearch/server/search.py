@@ -19,9 +19,11 @@ from .errors import ApiError
 from .pool import LibraryPool
 from .uploads import decode_upload, read_upload
 
-__all__ = ["add_search_routes", "MAX_K"]
+__all__ = ["add_search_routes", "MAX_K", "UPLOAD_PATH"]
 
 MAX_K = 200
+#: The one route that takes an upload.
+UPLOAD_PATH = "/api/search/image"
 #: Uploads whose image is decoded and searched at once: the memory they hold.
 SEARCHED_AT_ONCE = 4
 #: Uploads whose body is being received at once; one more is answered 503 at once.
@@ -112,7 +114,7 @@ def add_search_routes(app: FastAPI, pool: LibraryPool, max_bytes: int, max_pixel
         return await _search(pool, {"text": q, **filters}, lambda lib: _run(lib, q, filters))
 
     @app.post(
-        "/api/search/image",
+        UPLOAD_PATH,
         response_model=models.SearchResponse,
         responses=_ERRORS,
         openapi_extra={"requestBody": _UPLOAD_BODY},
@@ -120,7 +122,7 @@ def add_search_routes(app: FastAPI, pool: LibraryPool, max_bytes: int, max_pixel
     async def search_image(request: Request, filters: Filters) -> models.SearchResponse:
         """Photos that look like an uploaded image (multipart field ``file``)."""
         # A slot is taken only once the whole body is here: clients that send slowly
-        # (or stop) hold their own connection, never a search slot (see BodyDeadline).
+        # (or stop) hold their own connection, never a search slot (see BodyLimits).
         async with receiving.enter():
             name, data = await read_upload(request, max_bytes=max_bytes)
 
