@@ -32,6 +32,7 @@ httpx = pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from picsearch.server import create_app  # noqa: E402
+from picsearch.server.files import CHUNK, NotServable, checked_chunks, open_checked  # noqa: E402
 from picsearch.server.security import host_name, is_loopback  # noqa: E402
 from picsearch.server.thumbnails import PixelBudget, ThumbnailCache  # noqa: E402
 
@@ -420,3 +421,40 @@ def test_transparent_and_palette_photos_reduced_in_bands_look_the_same(tmp_path:
         assert made.size == expected.size == (160, 105)
         difference = np.abs(np.asarray(made, np.int16) - np.asarray(expected, np.int16))
         assert difference.mean() < 4, name
+
+
+# -- originals are sent in chunks ---------------------------------------------------------
+
+
+def noise_png(path: Path, size: tuple[int, int]) -> Path:
+    """A PNG that does not compress: bytes on disk about the pixels' size."""
+    pixels = np.random.default_rng(3).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path, compress_level=0)
+    return path
+
+
+def test_a_large_original_is_sent_whole_in_chunks(tmp_path: Path) -> None:
+    photo = noise_png(tmp_path / "photos" / "noise.png", (1200, 1000))
+    assert photo.stat().st_size > 3 * CHUNK
+    index(tmp_path / "lib.db", tmp_path / "photos")
+    with client_for(tmp_path / "lib.db", tmp_path) as client:
+        (item,) = stored(tmp_path / "lib.db").values()
+        response = client.get(f"/api/items/{item['item_id']}/image")
+        assert response.status_code == 200 and response.content == photo.read_bytes()
+        assert response.headers["content-length"] == str(photo.stat().st_size)
+
+
+def test_an_original_written_to_while_sent_is_cut_short(tmp_path: Path) -> None:
+    photo = noise_png(tmp_path / "photos" / "noise.png", (1200, 1000))
+    item = {"path": str(photo), "size": photo.stat().st_size, "digest": read_file(photo).digest}
+    chunks = checked_chunks(open_checked(**item), **item)
+    received = [next(chunks)]
+    with open(photo, "r+b") as handle:  # changed in place, at the same size
+        handle.seek(2 * CHUNK)
+        handle.write(b"\0" * 100)
+    with pytest.raises(NotServable, match="changed while it was sent"):
+        received.extend(chunks)
+    assert sum(map(len, received)) < item["size"]  # the end held back: never a whole file
+    with pytest.raises(NotServable, match="changed since it was indexed"):
+        open_checked(**item)

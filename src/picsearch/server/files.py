@@ -8,8 +8,9 @@ only when all of these hold:
   folder that holds the catalog entry: a photo that is a symlink may point
   only within its own folder, never out of the indexed folders;
 - it is a regular file (not a device, pipe or folder) of the catalog's size;
-- for originals, its bytes still have the catalog's content hash, so whatever
-  was swapped in after indexing is never sent.
+- its bytes still have the catalog's content hash (for originals, checked
+  again while they are sent), so whatever was swapped in after indexing is
+  never sent, nor a thumbnail made of it.
 
 Anything else is "not found", to the client, whatever the reason.
 """
@@ -23,7 +24,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
 
-__all__ = ["NotServable", "check_file", "read_file", "open_file"]
+__all__ = ["NotServable", "CHUNK", "check_file", "open_checked", "checked_chunks", "open_file"]
+
+#: Bytes of a file read (and sent) at a time.
+CHUNK = 1024 * 1024
 
 _FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
@@ -53,37 +57,50 @@ def check_file(path: str, *, size: int) -> str:
     return real
 
 
-def read_file(path: str, *, size: int, digest: str) -> bytes:
-    """The bytes of a catalog file, if they are still the ones that were indexed."""
+def open_checked(path: str, *, size: int, digest: str) -> BinaryIO:
+    """A catalog file, open at its start, whose bytes have the catalog's hash: checked by
+    reading it through once, never holding it all in memory. The caller closes it."""
     real = _real_path(path)
     try:
         fd = os.open(real, _FLAGS)
     except OSError as exc:
         raise NotServable(f"{path!r}: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "rb") as handle:
-        _check_stat(path, os.fstat(handle.fileno()), size)
-        data = handle.read(size + 1)
-    if len(data) != size or hashlib.sha256(data).hexdigest()[: len(digest)] != digest:
-        raise NotServable(f"{path!r} changed since it was indexed")
-    return data
+    handle = os.fdopen(fd, "rb")
+    try:
+        _check_stat(path, os.fstat(fd), size)
+        if hashlib.file_digest(handle, "sha256").hexdigest()[: len(digest)] != digest:
+            raise NotServable(f"{path!r} changed since it was indexed")
+        handle.seek(0)
+    except BaseException:
+        handle.close()
+        raise
+    return handle
+
+
+def checked_chunks(handle: BinaryIO, *, path: str, size: int, digest: str) -> Iterator[bytes]:
+    """The bytes of an ``open_checked`` file, in chunks, closing it at the end. They are
+    hashed again as they go and the last chunk is held back until they all match: a
+    file written to meanwhile ends in NotServable, never in a whole changed file."""
+    hasher, read, held = hashlib.sha256(), 0, b""
+    with handle:
+        while chunk := handle.read(CHUNK):
+            hasher.update(chunk)
+            read += len(chunk)
+            if held:
+                yield held
+            held = chunk
+    if read != size or hasher.hexdigest()[: len(digest)] != digest:
+        raise NotServable(f"{path!r} changed while it was sent")
+    if held:
+        yield held
 
 
 @contextmanager
 def open_file(path: str, *, size: int, digest: str) -> Iterator[BinaryIO]:
-    """A catalog file, open at its start, whose bytes were checked against the catalog's
-    hash without holding them all in memory (for decoding large photos from the file).
-    NotServable, on leaving, if the file was written to while it was open."""
-    real = _real_path(path)
-    try:
-        fd = os.open(real, _FLAGS)
-    except OSError as exc:
-        raise NotServable(f"{path!r}: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "rb") as handle:
+    """``open_checked`` for a ``with`` block (to decode a photo from its file); NotServable,
+    on leaving, if the file was written to while it was open."""
+    with open_checked(path, size=size, digest=digest) as handle:
         before = os.fstat(handle.fileno())
-        _check_stat(path, before, size)
-        if hashlib.file_digest(handle, "sha256").hexdigest()[: len(digest)] != digest:
-            raise NotServable(f"{path!r} changed since it was indexed")
-        handle.seek(0)
         yield handle
         after = os.fstat(handle.fileno())
         if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):

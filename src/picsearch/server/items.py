@@ -8,12 +8,13 @@ import importlib
 import importlib.util
 import logging
 import os
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, BinaryIO, TypeVar
 
 import anyio
 import anyio.to_thread
 from fastapi import FastAPI, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
 from .. import __version__
 from ..catalog import Row
@@ -21,13 +22,14 @@ from ..errors import InvalidInput
 from ..library import Library
 from . import models
 from .errors import ApiError
-from .files import NotServable, read_file
+from .files import NotServable, checked_chunks, open_checked
 from .pool import LibraryPool
 from .thumbnails import DEFAULT_SIZE, SIZES, ThumbnailCache
 
 __all__ = ["add_item_routes", "add_library_routes"]
 
 log = logging.getLogger("picsearch.server")
+T = TypeVar("T")
 _ERRORS = models.ERROR_RESPONSES
 #: Threads that read originals and make thumbnails at once. Their own pool: requests
 #: waiting for a large photo's thumbnail never hold up the threads everything else uses.
@@ -85,20 +87,41 @@ def add_item_routes(app: FastAPI, pool: LibraryPool, thumbnails: ThumbnailCache)
     async def image(item_id: models.ItemId) -> Response:
         """The original file of a stored photo, as it was indexed."""
         row = await pool.run(lambda lib: _stored(lib, item_id))
-        data = await _served(files, read_file, row.path, size=row.size, digest=row.hash)
+        handle = await _served(files, open_checked, row.path, size=row.size, digest=row.hash)
         extension = os.path.splitext(row.path)[1].lower()
         media_type = _MEDIA_TYPES.get(extension, "application/octet-stream")
-        headers = {"Cache-Control": "private, no-cache", "Content-Disposition": "inline"}
-        return Response(data, media_type=media_type, headers=headers)
+        headers = {
+            "Cache-Control": "private, no-cache",
+            "Content-Disposition": "inline",
+            "Content-Length": str(row.size),
+        }
+        # Sent a chunk at a time: a large original is never held whole in memory.
+        return StreamingResponse(
+            _streamed(handle, row, files), media_type=media_type, headers=headers
+        )
 
 
 _JPEG = {200: {"content": {"image/jpeg": {}}}}
 _IMAGE = {200: {"content": {"image/*": {}}}}
 
 
+async def _streamed(
+    handle: BinaryIO, row: Row, threads: anyio.CapacityLimiter
+) -> AsyncIterator[bytes]:
+    """An original's chunks, each read in a thread; a file changed meanwhile ends the
+    response early (the client sees it cut short, never a whole changed file)."""
+    chunks = checked_chunks(handle, path=row.path, size=row.size, digest=row.hash)
+    try:
+        while chunk := await anyio.to_thread.run_sync(next, chunks, b"", limiter=threads):
+            yield chunk
+    finally:
+        chunks.close()
+        handle.close()  # also when the client went away before the first chunk
+
+
 async def _served(
-    threads: anyio.CapacityLimiter, read: Callable[..., bytes], *args: Any, **kwargs: Any
-) -> bytes:
+    threads: anyio.CapacityLimiter, read: Callable[..., T], *args: Any, **kwargs: Any
+) -> T:
     try:
         return await anyio.to_thread.run_sync(
             functools.partial(read, *args, **kwargs), limiter=threads
