@@ -182,18 +182,19 @@ def test_after_a_500_the_keep_alive_connection_stays_usable(
 # -- slow uploads -----------------------------------------------------------------------------
 
 
-def stalled_upload(address: str) -> socket.socket:
-    """A connection that sends the headers and the start of an image upload, then stops."""
+def stalled_upload(address: str, sent: int = 100, declared: int = 100_000) -> socket.socket:
+    """A connection that sends the headers and the first ``sent`` bytes of an image
+    upload of ``declared`` bytes, then stops."""
     host, port = address.removeprefix("http://").split(":")
     sock = socket.create_connection((host, int(port)), timeout=10)
     head = (
         "POST /api/search/image HTTP/1.1\r\n"
         f"Host: {host}:{port}\r\n"
         "Content-Type: multipart/form-data; boundary=b\r\n"
-        "Content-Length: 100000\r\n\r\n"
+        f"Content-Length: {declared}\r\n\r\n"
         '--b\r\nContent-Disposition: form-data; name="file"; filename="x.jpg"\r\n\r\n'
     )
-    sock.sendall(head.encode() + jpeg_bytes("red")[:100])
+    sock.sendall(head.encode() + (jpeg_bytes("red") + bytes(sent))[:sent])
     return sock
 
 
@@ -221,6 +222,27 @@ def test_stalled_uploads_block_no_search_and_are_answered_408(library: Path) -> 
             assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
             assert b'"status":408' in answer and b"did not arrive within 3 s" in answer
         assert 2.9 < time.monotonic() - started < 8
+
+
+def test_the_upload_bytes_held_are_bounded_and_over_them_refused_at_once(library: Path) -> None:
+    # At most 4 uploads of the largest size (50 kB + the form's 16 kB) are held at once.
+    with serve(library, "--max-upload-mb", "0.05", "--body-timeout", "3") as address:
+        stalled = [stalled_upload(address, sent=60_000, declared=65_000) for _ in range(4)]
+        time.sleep(0.5)  # 240 kB held: what they sent
+        noise = np.random.default_rng(5).integers(0, 256, (170, 170, 3), dtype=np.uint8)
+        out = io.BytesIO()
+        Image.fromarray(noise).save(out, "JPEG", quality=95)
+        upload = {"file": ("q.jpg", out.getvalue(), "image/jpeg")}
+        assert 30_000 < len(out.getvalue()) < 50_000
+        refused = httpx.post(address + "/api/search/image", files=upload, timeout=1)
+        assert "busy" in assert_error(refused, 503) and refused.headers["retry-after"] == "1"
+        small = {"file": ("s.jpg", jpeg_bytes("blue"), "image/jpeg")}  # still fits
+        assert httpx.post(address + "/api/search/image", files=small, timeout=1).status_code == 200
+        for sock in stalled:  # let go after the body timeout, and their bytes with them
+            with sock:
+                assert answer_of(sock).startswith(b"HTTP/1.1 408 ")
+        accepted = httpx.post(address + "/api/search/image", files=upload, timeout=5)
+        assert accepted.status_code == 200, accepted.text
 
 
 def test_bodies_larger_than_their_route_takes_are_413_before_being_read(

@@ -17,17 +17,17 @@ from ..library import Hit, Library
 from . import models
 from .errors import ApiError
 from .pool import LibraryPool
-from .uploads import decode_upload, read_upload
+from .uploads import FORM_OVERHEAD, decode_upload, read_upload
 
-__all__ = ["add_search_routes", "MAX_K", "UPLOAD_PATH"]
+__all__ = ["add_search_routes", "MAX_K", "UPLOAD_PATH", "UploadBudget"]
 
 MAX_K = 200
 #: The one route that takes an upload.
 UPLOAD_PATH = "/api/search/image"
-#: Uploads whose image is decoded and searched at once: the memory they hold.
+#: Uploads whose image is decoded and searched at once: the memory decoding takes.
 SEARCHED_AT_ONCE = 4
-#: Uploads whose body is being received at once; one more is answered 503 at once.
-RECEIVED_AT_ONCE = 16
+#: Bytes of upload bodies held at once, in uploads of the largest size accepted.
+UPLOADS_HELD = 4
 #: File times are stored as signed 64-bit nanoseconds: about 1677-09-22 to 2262-04-11.
 _LIMIT_SECONDS = (2**63 - 1) // 10**9
 _ERRORS = models.ERROR_RESPONSES
@@ -103,7 +103,7 @@ def _out_of_range(name: str) -> ApiError:
 
 def add_search_routes(app: FastAPI, pool: LibraryPool, max_bytes: int, max_pixels: int) -> None:
     searching = asyncio.Semaphore(SEARCHED_AT_ONCE)
-    receiving = _Gate(RECEIVED_AT_ONCE)
+    held = UploadBudget(UPLOADS_HELD * (max_bytes + FORM_OVERHEAD))
 
     @app.get("/api/search", response_model=models.SearchResponse, responses=_ERRORS)
     async def search_text(
@@ -121,18 +121,19 @@ def add_search_routes(app: FastAPI, pool: LibraryPool, max_bytes: int, max_pixel
     )
     async def search_image(request: Request, filters: Filters) -> models.SearchResponse:
         """Photos that look like an uploaded image (multipart field ``file``)."""
-        # A slot is taken only once the whole body is here: clients that send slowly
-        # (or stop) hold their own connection, never a search slot (see BodyLimits).
-        async with receiving.enter():
-            name, data = await read_upload(request, max_bytes=max_bytes)
+        # A search slot is taken only once the whole body is here: clients that send
+        # slowly (or stop) hold their connection and the bytes they sent, never a slot
+        # (and BodyLimits lets them go). The bytes held by all uploads are bounded.
+        async with held.account() as take:
+            name, data = await read_upload(request, max_bytes=max_bytes, take=take)
 
-        def job(lib: Library) -> list[Hit]:
-            decode_size = lib.encoder.decode_size if len(lib) else 32
-            image = decode_upload(data, short_side=decode_size, max_pixels=max_pixels)
-            return _run(lib, None, filters, image=image)
+            def job(lib: Library) -> list[Hit]:
+                decode_size = lib.encoder.decode_size if len(lib) else 32
+                image = decode_upload(data, short_side=decode_size, max_pixels=max_pixels)
+                return _run(lib, None, filters, image=image)
 
-        async with searching:
-            return await _search(pool, {"image": name, **filters}, job)
+            async with searching:
+                return await _search(pool, {"image": name, **filters}, job)
 
     @app.get(
         "/api/items/{item_id}/similar", response_model=models.SearchResponse, responses=_ERRORS
@@ -147,24 +148,34 @@ def add_search_routes(app: FastAPI, pool: LibraryPool, max_bytes: int, max_pixel
         return await _search(pool, {"like": item_id, **filters}, job)
 
 
-class _Gate:
-    """At most ``limit`` inside at once; one more is refused at once (503), not queued,
-    so a crowd of slow uploads cannot make anyone wait."""
+class UploadBudget:
+    """The bytes of upload bodies the server holds at once, at most ``limit``. An upload
+    that would go over it is refused at once (503) rather than made to wait: waiting
+    uploads would hold their bytes and could wait on each other forever."""
 
     def __init__(self, limit: int) -> None:
-        self.limit, self.inside = limit, 0
+        self.limit, self.used = limit, 0
 
     @asynccontextmanager
-    async def enter(self) -> AsyncIterator[None]:
-        if self.inside >= self.limit:
-            raise ApiError(
-                503, "too many uploads at once: try again in a moment", headers={"Retry-After": "1"}
-            )
-        self.inside += 1
+    async def account(self) -> AsyncIterator[Callable[[int], None]]:
+        """``take(n)`` counts ``n`` more bytes of this upload; all are given back on exit."""
+        taken = 0
+
+        def take(count: int) -> None:
+            nonlocal taken
+            if self.used + count > self.limit:
+                raise ApiError(
+                    503,
+                    "the server is busy with other uploads: try again in a moment",
+                    headers={"Retry-After": "1"},
+                )
+            self.used += count
+            taken += count
+
         try:
-            yield
+            yield take
         finally:
-            self.inside -= 1
+            self.used -= taken
 
 
 _UPLOAD_BODY = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from fastapi import Request
 from PIL import Image, UnidentifiedImageError
@@ -27,8 +27,11 @@ FIELD = "file"
 FORM_OVERHEAD = 16 * 1024
 
 
-async def read_upload(request: Request, *, max_bytes: int) -> tuple[str, bytes]:
-    """(file name, bytes) of the image in a ``multipart/form-data`` request."""
+async def read_upload(
+    request: Request, *, max_bytes: int, take: Callable[[int], None] | None = None
+) -> tuple[str, bytes]:
+    """(file name, bytes) of the image in a ``multipart/form-data`` request. ``take(n)``
+    is told of each chunk of the body as it arrives (it may refuse it by raising)."""
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise ApiError(400, f"send the image as multipart/form-data, in a field named '{FIELD}'")
     limit = max_bytes + FORM_OVERHEAD
@@ -37,9 +40,11 @@ async def read_upload(request: Request, *, max_bytes: int) -> tuple[str, bytes]:
         raise _too_large(max_bytes)
     body = bytearray()
     async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
+        if len(body) + len(chunk) > limit:
             raise _too_large(max_bytes)
+        if take is not None:
+            take(len(chunk))
+        body += chunk
     parser = MultiPartParser(
         request.headers, _once(bytes(body)), max_files=1, max_fields=8, max_part_size=4096
     )
