@@ -18,7 +18,7 @@ from . import __version__, ann
 from .bundle import FORMAT, FORMAT_VERSION, write_bundle
 from .concepts import Stored
 from .errors import InvalidInput, LibraryError, require
-from .library import Library, _metadata
+from .library import Library, row_metadata
 from .searcher_manifest import QUANTIZE
 
 __all__ = ["ExportReport", "export_searcher", "QUANTIZE"]
@@ -125,8 +125,8 @@ def _quantize_graph(path: Path) -> None:
 
 def _write_indexes(library: Library, folder: Path, quantize: str) -> dict[str, Any]:
     spaces = {}
-    for space in library._space_names():
-        index = library._space(space).sync(library._catalog).index
+    for space in library.space_names():
+        index = library.space_index(space)
         if quantize != "none":
             index = _int8_copy(index)
         index.save(folder / space)
@@ -155,13 +155,13 @@ def _write_items(library: Library, folder: Path) -> int:
     """Each item's id and metadata, and what the search filters read: its file time and
     what the concept bank saw in it (see searcher_items)."""
     folder.mkdir(parents=True)
-    ids = library._catalog.ids()
-    rows = library._catalog.rows(ids)
-    stored = library._catalog.concepts.get(ids.tolist())
+    ids = library.ids()
+    rows = library.rows(ids)
+    stored = library.stored_concepts(ids.tolist())
     items, concepts = [], []
     for i in ids.tolist():
         # "path" is the photo's own: an application field of that name does not replace it.
-        fields = {k: v for k, v in _metadata(rows[i]).items() if k != "path"}
+        fields = {k: v for k, v in row_metadata(rows[i]).items() if k != "path"}
         items.append({"path": _display(rows[i].path), **fields})
         concepts.append(_seen(stored[i]) if i in stored else None)
     np.save(folder / "ids.npy", ids.astype(np.int64))

@@ -58,7 +58,7 @@ def _agreement(pairs: list[tuple[list[int], list[int]]]) -> tuple[float, float]:
 
 
 def _photos_on_disk(library: Library, count: int) -> list[str]:
-    ids = library._catalog.ids()
+    ids = library.ids()
     step = max(1, len(ids) // count)
-    rows = library._catalog.rows(ids[::step][:count])
+    rows = library.rows(ids[::step][:count])
     return [row.path for row in rows.values() if os.path.isfile(row.path)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from .paths import default_db_path
 from .user_metadata import MetadataSource, attach_metadata
 from .vector_index import SpaceIndex
 
-__all__ = ["Library", "Hit", "Item", "LibraryInfo", "Moment", "moment_ns", "open"]
+__all__ = ["Library", "Hit", "Item", "LibraryInfo", "Moment", "moment_ns", "open", "row_metadata"]
 
 #: The concepts level of a library that was never given one.
 DEFAULT_CONCEPTS = DEFAULT_LEVEL
@@ -326,7 +327,7 @@ class Library:
         row = self._catalog.rows([item_id]).get(item_id)
         if row is None:
             raise InvalidInput(f"no photo with id {item_id} in {self.path}")
-        return Item(id=row.id, path=row.path, metadata=_metadata(row))
+        return Item(id=row.id, path=row.path, metadata=row_metadata(row))
 
     def vectors(
         self, space: str = "joint", *, ids: np.ndarray | list[int] | None = None
@@ -447,6 +448,27 @@ class Library:
             raise InvalidInput(f"{absolute} is not in {self.path}: index its folder first")
         return item_id
 
+    # -- public reads for the packages built on a library (searcher export, server) ----
+    def space_names(self) -> list[str]:
+        """The vector spaces this library's model has: ["joint"] or ["joint", "visual"]."""
+        return self._space_names()
+
+    def space_index(self, space: str) -> ann.AnnIndex:
+        """The vector index of one space, brought up to date with the catalog."""
+        return self._space(space).sync(self._catalog).index
+
+    def ids(self) -> np.ndarray:
+        """Every photo's id, ascending."""
+        return self._catalog.ids()
+
+    def rows(self, ids: Iterable[int]) -> dict[int, Row]:
+        """What the catalog stores of these photos (path, size, hash, ...), by id."""
+        return self._catalog.rows(ids)
+
+    def stored_concepts(self, ids: Iterable[int]) -> dict[int, Any]:
+        """What the concept bank stored for these photos, by id (photos it saw)."""
+        return self._catalog.concepts.get(list(ids))
+
     # -- the rest ---------------------------------------------------------------
     def info(self) -> LibraryInfo:
         catalog = self._catalog
@@ -531,7 +553,7 @@ def _folder_size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.exists() else 0
 
 
-def _metadata(row: Row) -> dict[str, Any]:
+def row_metadata(row: Row) -> dict[str, Any]:
     return {
         "width": row.width,
         "height": row.height,
@@ -542,7 +564,9 @@ def _metadata(row: Row) -> dict[str, Any]:
 
 
 def _hit(rank: int, row: Row, score: float) -> Hit:
-    return Hit(rank=rank, id=row.id, path=row.path, score=round(score, 6), metadata=_metadata(row))
+    return Hit(
+        rank=rank, id=row.id, path=row.path, score=round(score, 6), metadata=row_metadata(row)
+    )
 
 
 #: Photo ids are SQLite integers: 64-bit, signed.

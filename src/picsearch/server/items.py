@@ -43,7 +43,7 @@ _MEDIA_TYPES = {
 
 def _stored(lib: Library, item_id: int) -> Row:
     # The content hash (which keys thumbnails and guards originals) is not on Item.
-    row = lib._catalog.rows([item_id]).get(item_id)
+    row = lib.rows([item_id]).get(item_id)
     if row is None:
         raise ApiError(404, f"no photo with id {item_id}")
     return row
