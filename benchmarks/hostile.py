@@ -299,9 +299,13 @@ def _odd_names(case: Path, folder: Path, db: Path) -> tuple[Run, str]:
 
 
 def _transparent(case: Path, folder: Path, db: Path) -> tuple[Run, str]:
+    # The default model: its vectors are what decided duplicates for real libraries.
+    folder, db = case / "transparent", case / "transparent.db"
+    folder.mkdir()
     transparent(folder / "circle.png", "circle")
     transparent(folder / "line.png", "line")
-    run = index(folder, db)
+    photo(folder / "photo.jpg", seed=5)
+    run = run_cli(["index", str(folder), "--db", str(db), "--concepts", "off", "-q"], timeout=600)
     with contextlib.closing(sqlite3.connect(db)) as con:
         vectors = [
             np.frombuffer(blob, np.float32)
@@ -471,7 +475,7 @@ DAMAGES = {
     "bad dims JSON": _sql("UPDATE meta SET value = '{not json' WHERE key = 'dims'"),
     "short vector blob": _sql("UPDATE items SET joint = x'0000' WHERE id = 3"),
     "empty vector blob": _sql("UPDATE items SET joint = x'' WHERE id = 4"),
-    "non-numeric generation": _sql("UPDATE items SET version = 'abc' WHERE id = 5"),
+    "non-numeric generation": _sql("INSERT OR REPLACE INTO meta VALUES ('generation', 'abc')"),
     "non-numeric schema version": _sql(
         "UPDATE meta SET value = 'two' WHERE key = 'schema_version'"
     ),
@@ -600,9 +604,9 @@ def _stalled_uploads(server: Server, query: Path) -> Outcome:
     for _ in range(8):
         sock = socket.create_connection((host, int(port)))
         head = (
-            "POST /api/search HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "POST /api/search/image HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             "Content-Type: multipart/form-data; boundary=XX\r\nContent-Length: 5000000\r\n\r\n"
-            '--XX\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n\r\n'
+            '--XX\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n'
         )
         sock.sendall(head.encode() + b"\xff\xd8" + bytes(1000))
         sockets.append(sock)
@@ -611,7 +615,9 @@ def _stalled_uploads(server: Server, query: Path) -> Outcome:
     try:
         with httpx.Client(base_url=server.url, timeout=10) as client:
             answer = client.post(
-                "/api/search", files={"image": ("q.jpg", query.read_bytes())}, data={"k": "5"}
+                "/api/search/image",
+                files={"file": ("q.jpg", query.read_bytes(), "image/jpeg")},
+                data={"k": "5"},
             )
         seconds = time.perf_counter() - started
         kind = "ok" if answer.status_code == 200 and seconds < 1 else "hang"
@@ -680,13 +686,15 @@ def _big_thumbnails(work: Path, megapixels: int) -> Outcome:
 # -- exported searchers ------------------------------------------------------------
 
 MANIFEST_ATTACKS = {
-    "resize_short 10**6": ("resize_short", 10**6),
-    "resize_short 0": ("resize_short", 0),
-    "resize_short -5": ("resize_short", -5),
-    "resize_short as text": ("resize_short", "big"),
-    "crop [0, 0]": ("crop", [0, 0]),
+    "resize 10**6 x 10**6": ("resize", [10**6, 10**6]),
+    "resize 0 x 0": ("resize", [0, 0]),
+    "resize -5 x 16": ("resize", [-5, 16]),
+    "resize as text": ("resize", "big"),
+    "scale of text": ("scale", ["a", "b", "c"]),
+    "shift of 1e308": ("shift", [1e308, 1e308, 1e308]),
     "unknown resample": ("resample", "sideways"),
     "dims 10**9": ("dims", 10**9),
+    "items -1": ("items", -1),
     "format version 999": ("format_version", 999),
 }
 
@@ -780,7 +788,8 @@ def main() -> None:
     families = args.families.split(",")
     with tempfile.TemporaryDirectory(prefix="picsearch-hostile-") as tmp:
         work = Path(tmp)
-        os.environ["PICSEARCH_CACHE"] = str(work / "cache")
+        # The real model cache: the transparency case exports the default model only once.
+        os.environ.setdefault("PICSEARCH_CACHE", str(Path.home() / ".cache" / "picsearch"))
         os.environ["HOME"] = str(work)
         if "ingest" in families:
             ingest_family(report, work)
