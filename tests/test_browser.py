@@ -47,7 +47,7 @@ def serving(app) -> Iterator[str]:
     """A real uvicorn server for ``app`` in a thread, on a free loopback port."""
     import uvicorn
 
-    from picsearch.cli_serve import address_of, bind_socket
+    from picsearch.cli.serve import address_of, bind_socket
 
     sock = bind_socket("127.0.0.1", 0)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))

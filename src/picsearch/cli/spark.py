@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .cli import db_option
-from .images import DEFAULT_MAX_PIXELS
+from ..images import DEFAULT_MAX_PIXELS
+from .entry import db_option
 
 __all__ = ["register"]
 
@@ -80,7 +80,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_embed(args: argparse.Namespace) -> int:
-    from .spark import embed
+    from ..spark import embed
 
     summary = embed(
         args.sources,
@@ -98,8 +98,8 @@ def _run_embed(args: argparse.Namespace) -> int:
 
 
 def _run_build(args: argparse.Namespace) -> int:
-    from .paths import default_db_path
-    from .spark import build
+    from ..paths import default_db_path
+    from ..spark import build
 
     db = args.db or default_db_path()
     summary = build(args.embeddings, db, engine=args.engine, master=args.master, index=args.index)

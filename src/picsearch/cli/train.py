@@ -99,7 +99,7 @@ def _data_options(parser: argparse.ArgumentParser, what: str) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from .train import TrainOptions, read_captions, train
+    from ..train import TrainOptions, read_captions, train
 
     captions = read_captions(args.captions, images=args.images)
     val = None
@@ -138,8 +138,8 @@ def _run_train(args: argparse.Namespace) -> int:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate_model
-    from .train import read_captions
+    from ..evaluate import evaluate_model
+    from ..train import read_captions
 
     captions = read_captions(args.captions, images=args.images)
     reports = [

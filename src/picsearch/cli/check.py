@@ -11,10 +11,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from .check import NOT_A_LIBRARY, CheckReport, Problem, check_library
-from .cli_output import printable
-from .errors import repair_command
-from .paths import default_db_path
+from ..check import NOT_A_LIBRARY, CheckReport, Problem, check_library
+from ..errors import repair_command
+from ..paths import default_db_path
+from .output import printable
 
 __all__ = ["register"]
 
@@ -23,7 +23,7 @@ _SHOWN_PER_KIND = 20
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    from .cli import db_option
+    from .entry import db_option
 
     check = commands.add_parser(
         "check",
@@ -67,7 +67,7 @@ def _run_check(args: argparse.Namespace) -> int:
 
 
 def _repair(path: Path, as_json: bool) -> int:
-    from .repair import repair_library
+    from ..repair import repair_library
 
     report = repair_library(path)
     shown = printable(str(path))

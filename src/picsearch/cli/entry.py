@@ -10,14 +10,14 @@ import os
 import sys
 from collections.abc import Sequence
 
-from . import __version__
-from .check import ensure_sound
-from .cli_output import printable
-from .errors import PicsearchError
-from .images import DEFAULT_MAX_PIXELS
-from .ingest import IndexInterrupted, check_roots
-from .library import Hit, Library
-from .paths import DB_ENV
+from .. import __version__
+from ..check import ensure_sound
+from ..errors import PicsearchError
+from ..images import DEFAULT_MAX_PIXELS
+from ..ingest import IndexInterrupted, check_roots
+from ..library import Hit, Library
+from ..paths import DB_ENV
+from .output import printable
 
 __all__ = ["main", "db_option", "COMMAND_MODULES"]
 
@@ -118,19 +118,19 @@ def _parser() -> argparse.ArgumentParser:
     search.set_defaults(run=_run_search)
     info.set_defaults(run=_run_info)
     for name in COMMAND_MODULES:
-        importlib.import_module(f"picsearch.{name}").register(commands)
+        importlib.import_module(f"picsearch.cli.{name}").register(commands)
     return parser
 
 
 # Modules that add subcommands: each has ``register(commands)``, which adds its
 # parsers with ``set_defaults(run=handler)``. They import nothing heavy at load time.
 COMMAND_MODULES: tuple[str, ...] = (
-    "cli_export",
-    "cli_dups",
-    "cli_train",
-    "cli_serve",
-    "cli_spark",
-    "cli_check",
+    "export",
+    "dups",
+    "train",
+    "serve",
+    "spark",
+    "check",
 )
 
 
@@ -195,7 +195,7 @@ def _run_search(args: argparse.Namespace) -> int:
 
 
 def _print_searcher_results(args: argparse.Namespace) -> int:
-    from .cli_export import search_searcher
+    from .export import search_searcher
 
     hits = search_searcher(args)  # the library's Hit: one shape for --db and --searcher
     if args.json:
@@ -329,7 +329,3 @@ def _drop_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):  # stdout is not a file (e.g. captured in tests)
         pass
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -12,7 +12,7 @@ __all__ = ["register"]
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    from .cli import db_option
+    from .entry import db_option
 
     dups = commands.add_parser(
         "dups",
@@ -56,7 +56,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_dups(args: argparse.Namespace) -> int:
-    from .errors import InvalidInput
+    from ..errors import InvalidInput
 
     if args.undo:
         given = [
@@ -69,7 +69,7 @@ def _run_dups(args: argparse.Namespace) -> int:
         raise InvalidInput("--yes confirms a move: give --move-to DIR too")
     groups, threshold = _find(args)
     if args.html:
-        from .dups_report import write_html_report
+        from ..dups_report import write_html_report
 
         path = write_html_report(groups, args.html, threshold=threshold)
         print(f"picsearch: report written to {path}", file=sys.stderr)
@@ -90,7 +90,7 @@ def _run_dups(args: argparse.Namespace) -> int:
 
 
 def _move_status(report, target: str) -> None:
-    from .dups_report import human_size
+    from ..dups_report import human_size
 
     if not report.moves:
         print("picsearch: nothing to move", file=sys.stderr)
@@ -110,9 +110,9 @@ def _move_status(report, target: str) -> None:
 
 
 def _find(args: argparse.Namespace):
-    from .dups import DEFAULT_THRESHOLD, find_duplicates
-    from .errors import InvalidInput
-    from .library import Library
+    from ..dups import DEFAULT_THRESHOLD, find_duplicates
+    from ..errors import InvalidInput
+    from ..library import Library
 
     threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
     if args.move_to and args.folders:
@@ -133,13 +133,13 @@ def _find(args: argparse.Namespace):
 
 
 def _move(groups, target: str, confirmed: bool):
-    from .dups_move import move_duplicates
+    from ..dups_move import move_duplicates
 
     return move_duplicates(groups, target, dry_run=not confirmed)
 
 
 def _undo(log_path: str, as_json: bool) -> int:
-    from .dups_move import undo_move
+    from ..dups_move import undo_move
 
     report = undo_move(log_path)
     if as_json:
@@ -182,7 +182,7 @@ def _print_moves(report) -> None:
 
 
 def _summary(groups) -> None:
-    from .dups_report import human_size
+    from ..dups_report import human_size
 
     extra = sum(len(g.members) - 1 for g in groups)
     size = sum(m.size for g in groups for m in g.members if m.id != g.keeper)
@@ -193,8 +193,8 @@ def _summary(groups) -> None:
 
 
 def _run_similar(args: argparse.Namespace) -> int:
-    from .errors import InvalidInput
-    from .library import Library
+    from ..errors import InvalidInput
+    from ..library import Library
 
     target = args.target
     like = int(target) if target.isdigit() and not os.path.exists(target) else None
@@ -215,6 +215,6 @@ def _run_similar(args: argparse.Namespace) -> int:
 
 
 def _show(path: str) -> str:
-    from .cli_output import printable
+    from .output import printable
 
     return printable(path)

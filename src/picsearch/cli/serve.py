@@ -9,8 +9,8 @@ import math
 import os
 import socket
 
-from .cli import db_option
-from .errors import InvalidInput, MissingDependency, require
+from ..errors import InvalidInput, MissingDependency, require
+from .entry import db_option
 
 __all__ = ["register", "bind_socket", "address_of", "port_number"]
 
@@ -70,8 +70,8 @@ def _run_serve(args: argparse.Namespace) -> int:
     uvicorn = require("uvicorn", package="uvicorn", extra="server", purpose="picsearch serve")
     if not any(importlib.util.find_spec(name) for name in ("python_multipart", "multipart")):
         raise MissingDependency("python-multipart", "server", "picsearch serve")
-    from .server import create_app
-    from .server.security import check_bind
+    from ..server import create_app
+    from ..server.security import check_bind
 
     check_bind(args.host, token)
     if args.workers < 1 or args.max_upload_mb <= 0:

@@ -8,13 +8,13 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .library import Hit
+    from ..library import Hit
 
 __all__ = ["register", "search_searcher"]
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    from .cli import db_option
+    from .entry import db_option
 
     export = commands.add_parser(
         "export", help="write a library as one searcher file (query encoder + index + metadata)"
@@ -33,8 +33,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    from .export import export_searcher
-    from .library import Library
+    from ..export import export_searcher
+    from ..library import Library
 
     with Library(args.db, create=False) as library:
         report = export_searcher(library, args.output, quantize=args.quantize)
@@ -48,8 +48,8 @@ def _run_export(args: argparse.Namespace) -> int:
 def search_searcher(args: argparse.Namespace) -> list[Hit]:
     """The results of ``picsearch search --searcher FILE``: the library's hits, filtered
     and ranked as ``picsearch search --db`` would."""
-    from .errors import InvalidInput
-    from .searcher import ImageSearcher, TextSearcher
+    from ..errors import InvalidInput
+    from ..searcher import ImageSearcher, TextSearcher
 
     if args.db is not None:
         raise InvalidInput("give --db LIBRARY or --searcher FILE, not both")
