@@ -13,6 +13,7 @@ from .errors import (
 from .images import DEFAULT_MAX_PIXELS
 from .ingest import IndexSummary, Skip
 from .library import Hit, Item, Library, LibraryInfo, open
+from .query import SearchQuery
 from .searcher import (
     ImageSearcher,
     NearestNeighbor,
@@ -31,6 +32,7 @@ __all__ = [
     "Hit",
     "Item",
     "LibraryInfo",
+    "SearchQuery",
     "TextSearcher",
     "ImageSearcher",
     "SearcherOptions",

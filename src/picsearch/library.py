@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import os
 from collections.abc import Iterable
@@ -11,29 +10,25 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from . import ann
 from .catalog import Catalog, Row
 from .concepts import DEFAULT_LEVEL, ConceptBank, check_level
 from .concepts.filters import Filters
-from .concepts.fusion import TEXT_WEIGHT, fuse, query_words, rank_text_only
+from .concepts.fusion import fuse, query_words, rank_text_only
 from .encoders import Encoder, load_encoder
 from .errors import InvalidInput
 from .images import DEFAULT_MAX_PIXELS, Unusable, load_query_image
 from .ingest import IndexInterrupted, IndexSummary, index_paths
 from .paths import default_db_path
+from .query import ImageQuery, Moment, SearchQuery, moment_ns
 from .user_metadata import MetadataSource, attach_metadata
 from .vector_index import SpaceIndex
 
-__all__ = ["Library", "Hit", "Item", "LibraryInfo", "Moment", "moment_ns", "open", "row_metadata"]
+__all__ = ["Library", "Hit", "Item", "LibraryInfo", "open", "row_metadata"]
 
 #: The concepts level of a library that was never given one.
 DEFAULT_CONCEPTS = DEFAULT_LEVEL
-
-ImageQuery = str | os.PathLike[str] | Image.Image
-#: A point in time for the date filters: a Unix timestamp, a datetime, a date or an ISO string.
-Moment = float | int | dt.datetime | dt.date | str
 
 
 @dataclass(frozen=True)
@@ -193,25 +188,11 @@ class Library:
         return self._spaces[name]
 
     # -- search ------------------------------------------------------------------
-    def search(
-        self,
-        text: str | None = None,
-        *,
-        image: ImageQuery | None = None,
-        like: int | None = None,
-        k: int = 10,
-        folder: str | os.PathLike[str] | None = None,
-        after: Moment | None = None,
-        before: Moment | None = None,
-        max_pixels: int = DEFAULT_MAX_PIXELS,
-        people: bool | None = None,
-        has_text: bool | None = None,
-        bw: bool | None = None,
-        color: str | None = None,
-        text_only: bool = False,
-        text_weight: float = TEXT_WEIGHT,
-    ) -> list[Hit]:
+    def search(self, query: SearchQuery | str | None = None, /, **keywords: Any) -> list[Hit]:
         """The ``k`` closest images to a text, an example image, or both (scores averaged).
+
+        Give a ``SearchQuery``, or its fields as keywords (the text may come first):
+        ``lib.search("a cat", k=5)`` is ``lib.search(SearchQuery(text="a cat", k=5))``.
 
         ``like`` searches by the stored photo with that id ("more like this"; the
         photo itself is left out). ``folder`` keeps the photos under that folder;
@@ -225,35 +206,41 @@ class Library:
         ``score = cosine + text_weight * share of the query's words found`` (see
         ``picsearch.concepts.fusion``); ``text_only`` ranks by those words alone.
         """
-        _check_positive(k=k)
-        if like is not None:
-            _check_id(like, "like")
-        if text is not None and not text.strip():
-            raise InvalidInput("the text query is empty: describe what to find")
-        if image is not None and like is not None:
-            raise InvalidInput("give an example image or a stored photo id (like=), not both")
-        filters = Filters(people=people, has_text=has_text, bw=bw, color=color)
-        if text_only and (text is None or image is not None or like is not None):
-            raise InvalidInput("a text-only search looks for words: give words, and no image")
-        if text is None and image is None and like is None and not filters.any:
-            raise InvalidInput("nothing to search for: give a text query or an image")
-        subset = self._subset(folder, after, before, filters)
+        if isinstance(query, SearchQuery):
+            if keywords:
+                raise InvalidInput(
+                    "give a search as a SearchQuery or as keywords, not both:"
+                    f" put {', '.join(sorted(keywords))} in the SearchQuery"
+                )
+            return self._search(query)
+        if query is None:
+            return self._search(SearchQuery(**keywords))
+        return self._search(SearchQuery(text=query, **keywords))
+
+    def _search(self, query: SearchQuery) -> list[Hit]:
+        filters = _check_query(query)
+        subset = self._subset(query.folder, query.after, query.before, filters)
         if subset is not None and not len(subset):
             return []
-        if text_only:
-            return self._hits(self._text_only(str(text), subset)[:k])
-        if text is None and image is None and like is None:
-            return self._hits(filters.rank(self._catalog.concepts, subset)[:k])
-        queries = self._queries(text, image, like, max_pixels)
-        wanted = k + (like is not None)
+        if query.text_only:
+            return self._hits(self._text_only(str(query.text), subset)[: query.k])
+        if query.text is None and query.image is None and query.like is None:
+            return self._hits(filters.rank(self._catalog.concepts, subset)[: query.k])
+        return self._hits(self._similar(query, subset))
+
+    def _similar(self, query: SearchQuery, subset: np.ndarray | None) -> list[tuple[float, int]]:
+        """(score, id) of the photos closest to the query's text, image or stored photo."""
+        text, like = query.text, query.like
+        queries = self._queries(text, query.image, like, query.max_pixels)
+        wanted = query.k + (like is not None)
         if len(queries) == 1:
             ((space, vector),) = queries.items()
             found = self._nearest(space, vector, wanted, subset)
         else:
             found = self._blend(queries, wanted, subset)
         if text is not None:
-            found = self._fuse_words(text, queries, found, subset, text_weight)[:wanted]
-        return self._hits([(s, i) for s, i in found if i != like][:k])
+            found = self._fuse_words(text, queries, found, subset, query.text_weight)[:wanted]
+        return [(s, i) for s, i in found if i != like][: query.k]
 
     def _nearest(
         self, space: str, vector: np.ndarray, k: int, subset: np.ndarray | None
@@ -409,7 +396,7 @@ class Library:
             path = os.path.abspath(os.path.expanduser(os.fspath(folder)))
             subsets.append(self._catalog.ids_under(os.fsencode(path)))
         if after is not None or before is not None:
-            low, high = _nanoseconds(after, "after"), _nanoseconds(before, "before")
+            low, high = moment_ns(after, "after"), moment_ns(before, "before")
             subsets.append(self._catalog.ids_between(low, high))
         if not subsets:
             return None
@@ -569,6 +556,24 @@ def _hit(rank: int, row: Row, score: float) -> Hit:
     )
 
 
+def _check_query(query: SearchQuery) -> Filters:
+    """The query's concept filters, once the query is known to make sense."""
+    _check_positive(k=query.k)
+    text, image, like = query.text, query.image, query.like
+    if like is not None:
+        _check_id(like, "like")
+    if text is not None and not text.strip():
+        raise InvalidInput("the text query is empty: describe what to find")
+    if image is not None and like is not None:
+        raise InvalidInput("give an example image or a stored photo id (like=), not both")
+    filters = Filters(people=query.people, has_text=query.has_text, bw=query.bw, color=query.color)
+    if query.text_only and (text is None or image is not None or like is not None):
+        raise InvalidInput("a text-only search looks for words: give words, and no image")
+    if text is None and image is None and like is None and not filters.any:
+        raise InvalidInput("nothing to search for: give a text query or an image")
+    return filters
+
+
 #: Photo ids are SQLite integers: 64-bit, signed.
 _MAX_ID = 2**63 - 1
 
@@ -581,42 +586,3 @@ def _check_id(value: object, name: str) -> None:
             f"{name}={value!r} is not a photo id: ids are whole numbers from 0 to {_MAX_ID}"
             " (search --json shows them)"
         )
-
-
-def _nanoseconds(moment: Moment | None, name: str) -> int | None:
-    """A date filter bound as Unix nanoseconds; dates and naive datetimes are local time."""
-    if moment is None:
-        return None
-    try:
-        nanoseconds = _to_nanoseconds(moment, name)
-    except InvalidInput:
-        raise
-    except (OverflowError, OSError, ValueError):  # e.g. year 1 in local time, or NaN
-        nanoseconds = None
-    # File times are stored as signed 64-bit nanoseconds: 1677-09-21 to 2262-04-11.
-    if nanoseconds is None or not -(2**63) <= nanoseconds <= 2**63 - 1:
-        raise InvalidInput(
-            f"{name}={moment!r} is out of range: give a date between 1678 and 2262"
-        ) from None
-    return nanoseconds
-
-
-def _to_nanoseconds(moment: Moment, name: str) -> int:
-    if isinstance(moment, str):
-        try:
-            moment = dt.datetime.fromisoformat(moment)
-        except ValueError:
-            raise InvalidInput(
-                f"{name}={moment!r} is not a date: use YYYY-MM-DD or YYYY-MM-DDTHH:MM"
-            ) from None
-    if isinstance(moment, dt.date) and not isinstance(moment, dt.datetime):
-        moment = dt.datetime.combine(moment, dt.time())
-    if isinstance(moment, dt.datetime):
-        return int(moment.timestamp() * 1e9)
-    if isinstance(moment, int | float) and not isinstance(moment, bool):
-        return int(moment * 1e9)
-    raise InvalidInput(f"{name} must be a date, a datetime or a Unix timestamp, not {moment!r}")
-
-
-#: The date filters' reading of a moment, public so that exported searchers read it alike.
-moment_ns = _nanoseconds

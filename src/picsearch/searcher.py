@@ -30,7 +30,8 @@ from .concepts.filters import Filters
 from .concepts.fusion import TEXT_WEIGHT, fuse
 from .errors import InvalidInput, PicsearchError
 from .images import DEFAULT_MAX_PIXELS, Unusable, load_query_image
-from .library import Hit, Moment
+from .library import Hit
+from .query import Moment
 from .searcher_items import SearcherItems
 from .searcher_manifest import ManifestFieldError, Preprocess
 

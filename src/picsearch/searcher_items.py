@@ -34,7 +34,7 @@ from .concepts.filters import Filters
 from .concepts.fusion import query_words, rank_text_only
 from .concepts.store import SCHEMA, ConceptStore, TextMatch
 from .errors import InvalidInput
-from .library import Moment, moment_ns
+from .query import Moment, moment_ns
 
 __all__ = ["CONCEPTS_PART", "MTIME_PART", "SearcherItems"]
 

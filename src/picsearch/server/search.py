@@ -7,6 +7,7 @@ import datetime as dt
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -14,6 +15,7 @@ from fastapi import Depends, FastAPI, Query, Request
 from ..concepts import COLOUR_NAMES
 from ..errors import InvalidInput
 from ..library import Hit, Library
+from ..query import SearchQuery
 from . import models
 from .errors import ApiError
 from .pool import LibraryPool
@@ -48,19 +50,38 @@ async def _filters(  # async: FastAPI runs a plain function in a thread of the s
         json_schema_extra={"enum": list(COLOUR_NAMES)},
     ),
     text_only: bool = Query(False, description="rank by the words read in the photos alone"),
-) -> dict[str, Any]:
-    concepts = {"people": people, "has_text": has_text, "bw": bw, "color": color or None}
+) -> SearchQuery:
+    return SearchQuery(
+        k=k,
+        folder=folder or None,
+        after=_moment(after, "after"),
+        before=_moment(before, "before"),
+        people=people,
+        has_text=has_text,
+        bw=bw,
+        color=color or None,
+        text_only=text_only,
+    )
+
+
+#: The query parameters every search route takes, as a query with nothing to look for yet.
+Filters = Annotated[SearchQuery, Depends(_filters)]
+
+
+def _echo(query: SearchQuery, **looked_for: Any) -> dict[str, Any]:
+    """The query as the answer repeats it: what was looked for, k, folder and dates, and
+    the concept filters that were given."""
+    concepts = {"people": query.people, "has_text": query.has_text, "bw": query.bw}
+    concepts["color"] = query.color
     return {
-        "k": k,
-        "folder": folder or None,
-        "after": _moment(after, "after"),
-        "before": _moment(before, "before"),
+        **looked_for,
+        "k": query.k,
+        "folder": query.folder,
+        "after": query.after,
+        "before": query.before,
         **{name: value for name, value in concepts.items() if value is not None},
-        **({"text_only": True} if text_only else {}),
+        **({"text_only": True} if query.text_only else {}),
     }
-
-
-Filters = Annotated[dict[str, Any], Depends(_filters)]
 
 
 def _moment(value: str | None, name: str) -> str | float | None:
@@ -111,7 +132,8 @@ def add_search_routes(app: FastAPI, pool: LibraryPool, max_bytes: int, max_pixel
         filters: Filters,
     ) -> models.SearchResponse:
         """Photos that match a text."""
-        return await _search(pool, {"text": q, **filters}, lambda lib: _run(lib, q, filters))
+        query = replace(filters, text=q)
+        return await _search(pool, _echo(filters, text=q), lambda lib: _run(lib, query))
 
     @app.post(
         UPLOAD_PATH,
@@ -130,10 +152,10 @@ def add_search_routes(app: FastAPI, pool: LibraryPool, max_bytes: int, max_pixel
             def job(lib: Library) -> list[Hit]:
                 decode_size = lib.encoder.decode_size if len(lib) else 32
                 image = decode_upload(data, short_side=decode_size, max_pixels=max_pixels)
-                return _run(lib, None, filters, image=image)
+                return _run(lib, replace(filters, image=image))
 
             async with searching:
-                return await _search(pool, {"image": name, **filters}, job)
+                return await _search(pool, _echo(filters, image=name), job)
 
     @app.get(
         "/api/items/{item_id}/similar", response_model=models.SearchResponse, responses=_ERRORS
@@ -143,9 +165,9 @@ def add_search_routes(app: FastAPI, pool: LibraryPool, max_bytes: int, max_pixel
 
         def job(lib: Library) -> list[Hit]:
             lib.get(item_id)  # an unknown id is "not found", not a bad query
-            return _run(lib, None, filters, like=item_id)
+            return _run(lib, replace(filters, like=item_id))
 
-        return await _search(pool, {"like": item_id, **filters}, job)
+        return await _search(pool, _echo(filters, like=item_id), job)
 
 
 class UploadBudget:
@@ -192,10 +214,10 @@ _UPLOAD_BODY = {
 }
 
 
-def _run(lib: Library, text: str | None, filters: dict[str, Any], **query: Any) -> list[Hit]:
+def _run(lib: Library, query: SearchQuery) -> list[Hit]:
     if not len(lib):
         return []
-    return lib.search(text, **query, **filters)
+    return lib.search(query)
 
 
 async def _search(
