@@ -1,31 +1,83 @@
-"""How the ``picsearch`` command shows text that came from the file system.
+"""What the ``picsearch`` command prints, for every subcommand.
 
-Plain-text output is one line per result, so a file name holding a newline (or
-any other control character) must not start a new line, and a name that is not
-valid UTF-8 must print rather than fail. ``--json`` output keeps the exact path.
+Results go to stdout (one line each, or ``--json``); status, warnings and
+summaries go to stderr as ``picsearch: ...`` lines. Text from the file system is
+shown through :func:`picsearch.display.printable`: one line per result whatever
+a file name holds; ``--json`` keeps the exact path (undecodable bytes escaped).
 """
 
 from __future__ import annotations
 
-import re
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
 
-__all__ = ["printable"]
+from ..display import printable
+from ..library import Hit
 
-# C0 and C1 control characters, DEL, and the Unicode line and paragraph separators.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def printable(text: str) -> str:
-    """``text`` on one printable line, like ``ls -b``: bytes that are not UTF-8 (kept
-    as surrogate escapes by Python's file-system decoding) as ``\\xNN``, control
-    characters as ``\\n``, ``\\t``, ``\\x1b`` and so on."""
-    try:
-        raw = text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:  # a lone surrogate that no file name gave
-        raw = text.encode("utf-8", "backslashreplace")
-    decoded = raw.decode("utf-8", "backslashreplace")
-    return _CONTROL.sub(_escape, decoded)
+__all__ = ["printable", "print_json", "print_hits", "status", "table", "log_to_stderr"]
 
 
-def _escape(match: re.Match[str]) -> str:
-    return match.group().encode("unicode_escape").decode("ascii")
+def print_json(data: Any) -> None:
+    """``data`` as indented JSON on stdout (the ``--json`` output of every command)."""
+    print(json.dumps(data, indent=2))
+
+
+def print_hits(hits: Sequence[Hit], *, as_json: bool, with_id: bool = False) -> None:
+    """Search results: a JSON array, or a line each (rank, score, [id,] path)."""
+    if as_json:
+        print_json([hit.to_dict() for hit in hits])
+        return
+    for hit in hits:
+        shown_id = f"{hit.id:>6}  " if with_id else ""
+        print(f"{hit.rank:>3}  {hit.score:.3f}  {shown_id}{printable(hit.path)}")
+
+
+def status(message: str) -> None:
+    """One ``picsearch: ...`` line on stderr: a summary, a note, what to do next."""
+    print(f"picsearch: {message}", file=sys.stderr)
+
+
+def table(rows: Sequence[Sequence[str]]) -> str:
+    """Rows as aligned columns: the first (a name) to the left, the rest (figures) to
+    the right, two spaces apart."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in rows
+    ]
+    return "\n".join(lines)
+
+
+class _StatusFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        level = "" if record.levelno < logging.WARNING else f"{record.levelname.lower()}: "
+        return f"picsearch: {level}{printable(record.getMessage())}"
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (it may be swapped, e.g. in tests)."""
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
+def log_to_stderr() -> None:
+    """Status (info) and warnings of the library, one line each, on stderr."""
+    logger = logging.getLogger("picsearch")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(_StatusFormatter())
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False

@@ -10,18 +10,18 @@ import os
 import socket
 
 from ..errors import InvalidInput, MissingDependency, require
-from .entry import db_option
+from .parser import Commands, add_command, db_option
 
 __all__ = ["register", "bind_socket", "address_of", "port_number"]
+
+_HELP = "search your photos in the browser (a local web page and HTTP API)"
 
 log = logging.getLogger("picsearch")
 TOKEN_ENV = "PICSEARCH_TOKEN"  # the same name as picsearch.server.security.TOKEN_ENV
 
 
-def register(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        "serve", help="search your photos in the browser (a local web page and HTTP API)"
-    )
+def register(commands: Commands) -> None:
+    parser = add_command(commands, "serve", _run_serve, help=_HELP)
     db_option(parser)
     parser.add_argument(
         "--host",
@@ -50,7 +50,6 @@ def register(commands: argparse._SubParsersAction) -> None:
         default=30.0,
         help="seconds a client has to send a whole upload; slower ones get 408 (default 30)",
     )
-    parser.set_defaults(run=_run_serve)
 
 
 def port_number(text: str) -> int:

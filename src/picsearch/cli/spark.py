@@ -13,10 +13,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..images import DEFAULT_MAX_PIXELS
-from .entry import db_option
+from .parser import (
+    Commands,
+    add_command,
+    db_option,
+    encoder_batch_option,
+    max_pixels_option,
+)
 
 __all__ = ["register"]
+
+_EMBED_HELP = "embed folders and webdataset tar shards into Parquet shards"
+_BUILD_HELP = "build a library (catalog + index) from shards"
 
 
 def _engine_options(parser: argparse.ArgumentParser) -> None:
@@ -33,10 +41,8 @@ def _engine_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def register(commands: argparse._SubParsersAction) -> None:
-    embed = commands.add_parser(
-        "embed", help="embed folders and webdataset tar shards into Parquet shards"
-    )
+def register(commands: Commands) -> None:
+    embed = add_command(commands, "embed", _run_embed, help=_EMBED_HELP)
     embed.add_argument(
         "sources",
         nargs="+",
@@ -46,25 +52,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     embed.add_argument("--out", required=True, metavar="DIR", help="where the shards go (or URI)")
     embed.add_argument("--model", default="default", help="model spec (default: default)")
     _engine_options(embed)
-    embed.add_argument("--batch-size", type=int, default=32, help="images per encoder batch")
+    encoder_batch_option(embed)
     embed.add_argument(
         "--files-per-shard",
         type=int,
         default=1000,
         help="image files of a folder per shard (a tar shard is one shard; default 1000)",
     )
-    embed.add_argument(
-        "--max-pixels",
-        type=int,
-        default=DEFAULT_MAX_PIXELS,
-        help=f"skip images with more pixels than this (default {DEFAULT_MAX_PIXELS:,})",
-    )
+    max_pixels_option(embed)
     embed.add_argument(
         "--workers", type=int, help="shards embedded at once by the local engine (default: cores)"
     )
-    embed.set_defaults(run=_run_embed)
 
-    build = commands.add_parser("build", help="build a library (catalog + index) from shards")
+    build = add_command(commands, "build", _run_build, help=_BUILD_HELP)
     build.add_argument(
         "--embeddings", required=True, metavar="DIR", help="what 'picsearch embed' wrote"
     )
@@ -76,7 +76,6 @@ def register(commands: argparse._SubParsersAction) -> None:
         choices=["auto", "exact", "faiss", "scann"],
         help="vector index (default auto: exact when small, else FAISS built shard-parallel)",
     )
-    build.set_defaults(run=_run_build)
 
 
 def _run_embed(args: argparse.Namespace) -> int:

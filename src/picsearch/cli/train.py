@@ -6,27 +6,55 @@ Nothing heavy is imported here until a command runs.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from .output import print_json, status, table
+from .parser import Commands, add_command, json_option, quiet_option
+
+if TYPE_CHECKING:
+    from ..train.evaluate import RetrievalReport
 
 __all__ = ["register", "format_reports"]
 
+_TRAIN_HELP = "train a dual encoder on captioned images"
+_TRAIN_DESCRIPTION = (
+    "Train projection heads over the frozen default encoders on image-caption "
+    "pairs; writes a model folder for --model dual:FOLDER."
+)
+_EVAL_HELP = "retrieval recall@K of models on captioned images"
+_EVAL_DESCRIPTION = "Text->image and image->text recall@1/5/10 of each model on a captioned set."
 
-def register(commands: argparse._SubParsersAction) -> None:
-    train = commands.add_parser(
-        "train",
-        help="train a dual encoder on captioned images",
-        description="Train projection heads over the frozen default encoders on image-caption "
-        "pairs; writes a model folder for --model dual:FOLDER.",
+
+def register(commands: Commands) -> None:
+    _register_train(commands)
+    _register_eval(commands)
+
+
+def _register_train(commands: Commands) -> None:
+    train = add_command(
+        commands, "train", _run_train, help=_TRAIN_HELP, description=_TRAIN_DESCRIPTION
     )
     _data_options(train, "training")
     train.add_argument("-o", "--output", required=True, metavar="FOLDER", help="model folder")
     train.add_argument("--val-captions", metavar="FILE", help="validation captions file")
     train.add_argument("--val-images", metavar="DIR", help="validation image folder")
+    _head_options(train)
+    _schedule_options(train)
+    train.add_argument("--restart", action="store_true", help="ignore a checkpoint; start over")
+    json_option(train, "the result as JSON")
+    quiet_option(train)
+
+
+def _head_options(train: argparse.ArgumentParser) -> None:
+    """The shape of the projection heads."""
     train.add_argument("--dim", type=int, default=256, help="joint space size (default 256)")
     train.add_argument("--blocks", type=int, default=1, help="residual blocks per head")
     train.add_argument("--dropout", type=float, default=0.1, help="dropout (default 0.1)")
+
+
+def _schedule_options(train: argparse.ArgumentParser) -> None:
+    """How long and how the heads learn, and where."""
     train.add_argument("--epochs", type=int, default=30, help="at most this many (default 30)")
     train.add_argument("--batch-size", type=int, default=256, help="pairs per step")
     train.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
@@ -57,15 +85,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         choices=["auto", "cpu", "cuda"],
         help="where torch trains: auto (CUDA if available), cpu or cuda",
     )
-    train.add_argument("--restart", action="store_true", help="ignore a checkpoint; start over")
-    train.add_argument("--json", action="store_true", help="print the result as JSON")
-    train.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    train.set_defaults(run=_run_train)
 
-    evaluate = commands.add_parser(
-        "eval",
-        help="retrieval recall@K of models on captioned images",
-        description="Text->image and image->text recall@1/5/10 of each model on a captioned set.",
+
+def _register_eval(commands: Commands) -> None:
+    evaluate = add_command(
+        commands, "eval", _run_eval, help=_EVAL_HELP, description=_EVAL_DESCRIPTION
     )
     _data_options(evaluate, "evaluation")
     evaluate.add_argument(
@@ -79,9 +103,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         default="a photo of a {label}",
         help="class query for image labels, if the file has them",
     )
-    evaluate.add_argument("--json", action="store_true", help="print a JSON array")
-    evaluate.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    evaluate.set_defaults(run=_run_eval)
+    json_option(evaluate, "a JSON array")
+    quiet_option(evaluate)
 
 
 def _data_options(parser: argparse.ArgumentParser, what: str) -> None:
@@ -130,7 +153,7 @@ def _run_train(args: argparse.Namespace) -> int:
     if args.json:
         data = {key: value for key, value in vars(result).items() if key != "history"}
         data.update(folder=str(result.folder), model=result.model_spec)
-        print(json.dumps(data, indent=2))
+        print_json(data)
     else:
         print(result)
         print(f"use it with --model {result.model_spec}")
@@ -138,8 +161,8 @@ def _run_train(args: argparse.Namespace) -> int:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from ..evaluate import evaluate_model
     from ..train import read_captions
+    from ..train.evaluate import evaluate_model
 
     captions = read_captions(args.captions, images=args.images)
     reports = [
@@ -153,17 +176,17 @@ def _run_eval(args: argparse.Namespace) -> int:
         for spec in args.model or ["default"]
     ]
     if args.json:
-        print(json.dumps([report.to_dict() for report in reports], indent=2))
+        print_json([report.to_dict() for report in reports])
     else:
         print(format_reports(reports))
     skipped = reports[0].skipped if reports else {}
     if skipped:
         detail = ", ".join(f"{n} {why}" for why, n in sorted(skipped.items()))
-        print(f"picsearch: skipped {detail}", file=sys.stderr)
+        status(f"skipped {detail}")
     return 0
 
 
-def format_reports(reports: list[Any]) -> str:
+def format_reports(reports: Sequence[RetrievalReport]) -> str:
     """An aligned table, one row per model."""
     top_k = reports[0].top_k if reports else 100
     header = [
@@ -184,12 +207,4 @@ def format_reports(reports: list[Any]) -> str:
         figures = [*r.text_to_image.values(), *r.image_to_text.values(), r.top_k_accuracy]
         cmap = "-" if r.class_map is None else f"{r.class_map:.3f}"
         rows.append([r.model, str(r.images), str(r.captions), *(f"{v:.3f}" for v in figures), cmap])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = [
-        "  ".join(
-            cell.ljust(w) if i == 0 else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-        )
-        for row in rows
-    ]
-    return "\n".join(lines)
+    return table(rows)

@@ -1,0 +1,102 @@
+"""``picsearch search``: photos by words, by an example image or by a stored photo,
+with filters; from a library, or from an exported searcher file (``--searcher``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from ..errors import InvalidInput
+from ..library import Hit, Library
+from .output import print_hits
+from .parser import Commands, add_command, db_option, json_option, k_option
+
+__all__ = ["register"]
+
+_HELP = "search a library by text and/or image"
+
+
+def register(commands: Commands) -> None:
+    search = add_command(commands, "search", _run_search, help=_HELP)
+    search.add_argument("query", nargs="?", help="what to find, in words")
+    search.add_argument("--image", metavar="FILE", help="an example image to search by")
+    k_option(search)
+    search.add_argument("--like", type=int, metavar="ID", help="more like the photo with this id")
+    search.add_argument("--folder", metavar="DIR", help="only photos under this folder")
+    search.add_argument("--after", metavar="DATE", help="only photos with a file time from DATE")
+    search.add_argument("--before", metavar="DATE", help="only photos with a file time before DATE")
+    search.add_argument(
+        "--people",
+        action=argparse.BooleanOptionalAction,
+        help="only photos with people (--no-people: only photos without)",
+    )
+    search.add_argument(
+        "--has-text", action="store_true", default=None, help="only photos with text in them"
+    )
+    search.add_argument("--bw", action="store_true", default=None, help="only black and white")
+    search.add_argument("--color", metavar="NAME", help="only photos where this colour dominates")
+    search.add_argument(
+        "--text-only", action="store_true", help="search only the words read in the photos"
+    )
+    json_option(search, "a JSON array")
+    search.add_argument(
+        "--searcher", metavar="FILE", help="query an exported searcher file instead of a library"
+    )
+    db_option(search)
+
+
+def _run_search(args: argparse.Namespace) -> int:
+    if args.searcher:
+        hits, empty = _search_searcher(args), False
+    else:
+        hits, empty = _search_library(args)
+    print_hits(hits, as_json=args.json)
+    if empty:
+        print("the library is empty: run 'picsearch index FOLDER' first", file=sys.stderr)
+    elif not hits:
+        print("no photo matched", file=sys.stderr)
+    return 0
+
+
+def _filters(args: argparse.Namespace) -> dict[str, Any]:
+    """The filters given on the command line, as the search's keywords."""
+    names = ("folder", "after", "before", "people", "has_text", "bw", "color")
+    return {name: getattr(args, name) for name in names}
+
+
+def _search_library(args: argparse.Namespace) -> tuple[list[Hit], bool]:
+    """The hits, and whether the library is empty (which says why nothing matched)."""
+    with Library(args.db, create=False) as library:
+        hits = library.search(
+            args.query,
+            image=args.image,
+            like=args.like,
+            k=args.k,
+            text_only=args.text_only,
+            **_filters(args),
+        )
+        return hits, not len(library)
+
+
+def _search_searcher(args: argparse.Namespace) -> list[Hit]:
+    """The hits of ``--searcher FILE``: the library's hits, filtered and ranked as
+    ``--db`` would."""
+    from ..searcher import ImageSearcher, TextSearcher
+
+    if args.db is not None:
+        raise InvalidInput("give --db LIBRARY or --searcher FILE, not both")
+    if args.like is not None:
+        raise InvalidInput(
+            "--like is not supported with --searcher: search by the photo with --image FILE"
+        )
+    if args.query is not None and args.image is not None:
+        raise InvalidInput("a searcher file answers a text or an image query, not both at once")
+    filters = _filters(args)
+    if args.image is not None:
+        if args.text_only:
+            raise InvalidInput("a text-only search looks for words: give words, and no image")
+        images = ImageSearcher.create_from_file(args.searcher)
+        return images.search(args.image, k=args.k, **filters).hits()
+    texts = TextSearcher.create_from_file(args.searcher)
+    return texts.search(args.query, k=args.k, text_only=args.text_only, **filters).hits()
