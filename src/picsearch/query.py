@@ -11,13 +11,23 @@ import datetime as dt
 import os
 from dataclasses import dataclass
 
+import numpy as np
 from PIL import Image
 
+from .concepts.filters import Filters
 from .concepts.fusion import TEXT_WEIGHT
 from .errors import InvalidInput
 from .images import DEFAULT_MAX_PIXELS
 
-__all__ = ["SearchQuery", "ImageQuery", "Moment", "moment_ns"]
+__all__ = [
+    "SearchQuery",
+    "ImageQuery",
+    "Moment",
+    "moment_ns",
+    "check_query",
+    "check_id",
+    "check_positive",
+]
 
 #: An example image: a path to a file or a PIL image.
 ImageQuery = str | os.PathLike[str] | Image.Image
@@ -46,6 +56,48 @@ class SearchQuery:
     text_only: bool = False
     text_weight: float = TEXT_WEIGHT
     max_pixels: int = DEFAULT_MAX_PIXELS
+
+
+def check_query(query: SearchQuery) -> Filters:
+    """The query's concept filters, once the query is known to make sense."""
+    check_positive(k=query.k)
+    text, image, like = query.text, query.image, query.like
+    if like is not None:
+        check_id(like, "like")
+    if text is not None and not text.strip():
+        raise InvalidInput("the text query is empty: describe what to find")
+    if image is not None and like is not None:
+        raise InvalidInput("give an example image or a stored photo id (like=), not both")
+    filters = Filters(people=query.people, has_text=query.has_text, bw=query.bw, color=query.color)
+    if query.text_only and (text is None or image is not None or like is not None):
+        raise InvalidInput("a text-only search looks for words: give words, and no image")
+    if text is None and image is None and like is None and not filters.any:
+        raise InvalidInput("nothing to search for: give a text query or an image")
+    return filters
+
+
+def check_positive(**values: int) -> None:
+    """Counts given by the user (k, batch sizes...): whole numbers of at least 1."""
+    for name, value in values.items():
+        if not isinstance(value, int) or value < 1:
+            raise InvalidInput(f"{name} must be a whole number of at least 1, not {value!r}")
+
+
+#: Photo ids are SQLite integers: 64-bit, signed.
+MAX_ID = 2**63 - 1
+
+
+def check_id(value: object, name: str) -> None:
+    """A photo id given by the user: a whole number SQLite can hold."""
+    if (
+        not isinstance(value, int | np.integer)
+        or isinstance(value, bool)
+        or not 0 <= value <= MAX_ID
+    ):
+        raise InvalidInput(
+            f"{name}={value!r} is not a photo id: ids are whole numbers from 0 to {MAX_ID}"
+            " (search --json shows them)"
+        )
 
 
 def moment_ns(moment: Moment | None, name: str) -> int | None:

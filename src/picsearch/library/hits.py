@@ -1,0 +1,83 @@
+"""What a library gives back: search hits, stored photos, and a summary of itself."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..catalog import Row
+
+__all__ = ["Hit", "Item", "LibraryInfo", "hit_of", "row_metadata"]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result. ``score`` is a cosine similarity: higher is closer (plus the
+    full-text bonus when the query's words are in the photo, see ``Library.search``).
+
+    ``concepts`` maps what the concept bank saw in the photo to its confidence
+    ("person": 0.91, "color:red": 0.8, ...); ``text`` is the words read in it.
+    """
+
+    rank: int
+    id: int
+    path: str
+    score: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+    concepts: dict[str, float] = field(default_factory=dict)
+    text: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return _with_printable_path(self)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One photo of the library, as stored: its id, path and metadata."""
+
+    id: int
+    path: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _with_printable_path(self)
+
+
+@dataclass(frozen=True)
+class LibraryInfo:
+    path: str
+    items: int
+    model: str | None
+    model_id: str | None
+    dims: dict[str, int | None]
+    schema_version: int
+    size_bytes: int
+    indexes: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _with_printable_path(record: Hit | Item) -> dict[str, Any]:
+    data = asdict(record)
+    data["path"] = os.fsencode(record.path).decode("utf-8", "backslashreplace")
+    return data
+
+
+def row_metadata(row: Row) -> dict[str, Any]:
+    """A photo's metadata as hits carry it: its size and file time, then its own fields."""
+    return {
+        "width": row.width,
+        "height": row.height,
+        "size": row.size,
+        "mtime": row.mtime_ns / 1e9,
+        **row.metadata,
+    }
+
+
+def hit_of(rank: int, row: Row, score: float) -> Hit:
+    """The hit of a stored photo at this rank and score."""
+    return Hit(
+        rank=rank, id=row.id, path=row.path, score=round(score, 6), metadata=row_metadata(row)
+    )
