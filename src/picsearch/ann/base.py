@@ -87,12 +87,19 @@ class AnnIndex(SearchMixin):
     def _fill(self, vectors: np.ndarray, ids: np.ndarray) -> None:
         start = time.perf_counter()
         vectors = self._prepare(vectors)
-        self._append_rows(vectors, ids)
         need = self._engine.min_train()
         if need is not None and len(vectors) >= need and len(vectors) > 0:
-            self._engine.train_add(vectors)
+            order = self._engine.train_add(vectors)
+            if order is not None:  # the engine laid the rows out its own way
+                ids = ids[order]
             self._engine_n = len(vectors)
-            self._borrow_engine_copy()
+            if self._engine.vectors() is not None:  # its copy is the only one
+                self._append_rows(vectors, ids, store=False)
+                self._borrow_engine_copy()
+            else:
+                self._append_rows(vectors if order is None else vectors[order], ids)
+        else:
+            self._append_rows(vectors, ids)
         self._built_n, self._changes = len(vectors), 0
         self._build_seconds = time.perf_counter() - start
         self._refresh_lean()
@@ -121,10 +128,11 @@ class AnnIndex(SearchMixin):
     def _prepare(self, vectors: np.ndarray) -> np.ndarray:
         return normalize_rows(vectors) if self.options.distance == "cosine" else vectors
 
-    def _append_rows(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+    def _append_rows(self, vectors: np.ndarray, ids: np.ndarray, store: bool = True) -> None:
         self._ids.append(ids)
         self._alive.append(np.ones(len(ids), dtype=bool))
-        self._store.append(vectors)
+        if store:
+            self._store.append(vectors)
         self._n_alive += len(ids)
         self._sorted = None
         self._lean_ok = False
@@ -153,6 +161,19 @@ class AnnIndex(SearchMixin):
         self._changes += len(vectors)
         self._refresh_lean()
         return ids
+
+    def _absorb(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        """Add rows as part of the build (``auto``'s held-out tuning queries):
+        they count as built, not as changes, and when the engine took them its
+        re-ranking copy stays the only one."""
+        self.add(vectors, ids)
+        if self._engine_n == len(self._ids) and self._engine.vectors() is not None:
+            self._engine.refresh()
+            view = self._engine.vectors()
+            if view is not None and len(view) == len(self._ids):
+                self._borrow_engine_copy()
+        self._built_n, self._changes = len(self._ids), 0
+        self._refresh_lean()
 
     def remove(self, ids: Any) -> int:
         """Remove vectors by id (unknown ids are skipped); returns how many went."""

@@ -64,7 +64,10 @@ class Engine:
         return None
 
     # ---- building and updating ---------------------------------------------
-    def train_add(self, vectors: np.ndarray) -> None:
+    def train_add(self, vectors: np.ndarray) -> np.ndarray | None:
+        """Train on ``vectors`` and hold them all. Returns the order the engine
+        laid them out in (position i holds ``vectors[order[i]]``), None when
+        it kept the given order."""
         raise NotImplementedError
 
     def add(self, vectors: np.ndarray, start: int) -> bool:
@@ -73,6 +76,10 @@ class Engine:
 
     def remove(self, positions: np.ndarray) -> None:
         """Forget positions natively where the engine can; else tombstones do it."""
+
+    def refresh(self) -> None:
+        """Make vectors() cover rows added since training (engines whose copy
+        is a snapshot taken at training time re-read it)."""
 
     # ---- searching -----------------------------------------------------------
     def search(

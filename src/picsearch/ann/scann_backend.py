@@ -100,7 +100,7 @@ class ScannEngine(Engine):
         return self._copy if self._native else None
 
     # ---- engine -----------------------------------------------------------
-    def train_add(self, vectors: np.ndarray) -> None:
+    def train_add(self, vectors: np.ndarray) -> np.ndarray | None:
         n = len(vectors)
         if self.options.tree is None:  # sized from the data: ~sqrt(N) leaves, search 5%
             leaves = default_num_leaves(n)
@@ -128,6 +128,7 @@ class ScannEngine(Engine):
         self._searcher = builder.build().searcher
         if self._native:
             self._copy = self._read_back_copy()
+        return None
 
     def _read_back_copy(self) -> ScannCopy:
         """Map ScaNN's re-ranking copy from its serialized file. The temporary
@@ -151,6 +152,10 @@ class ScannEngine(Engine):
         if list(got) != list(range(start, start + len(vectors))):
             raise LibraryError("ScaNN upsert did not append at the expected positions")
         return True
+
+    def refresh(self) -> None:
+        if self._native and self._searcher is not None:
+            self._copy = self._read_back_copy()
 
     def search(
         self, queries: np.ndarray, fetch: int, mask: np.ndarray | None, frac: float
