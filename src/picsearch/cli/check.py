@@ -9,14 +9,14 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..check import NOT_A_LIBRARY, CheckReport, Problem, check_library
+from ..catalog.check import NOT_A_LIBRARY, CheckReport, Problem, check_library
 from ..errors import repair_command
 from ..paths import default_db_path
 from .output import print_json, printable, status
 from .parser import Commands, add_command, db_option, json_option
 
 if TYPE_CHECKING:
-    from ..repair import RepairReport
+    from ..catalog.repair import RepairReport
 
 __all__ = ["register"]
 
@@ -63,7 +63,7 @@ def _run_check(args: argparse.Namespace) -> int:
 
 
 def _repair(path: Path, as_json: bool) -> int:
-    from ..repair import repair_library
+    from ..catalog.repair import repair_library
 
     report = repair_library(path)
     shown = printable(str(path))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..check import ensure_sound
+from ..catalog.check import ensure_sound
 from ..library import Library, LibraryInfo
 from .output import print_json, printable
 from .parser import Commands, add_command, db_option, json_option

@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from .catalog_file import Database, open_database
+from ..concepts.store import SCHEMA as CONCEPT_SCHEMA
+from ..concepts.store import ConceptStore
+from ..errors import DamagedLibrary, LibraryError, ModelMismatch, ReadOnlyLibrary
 from .check import first_damage, meta_problems, parse_dims
-from .concepts.store import SCHEMA as CONCEPT_SCHEMA
-from .concepts.store import ConceptStore
-from .errors import DamagedLibrary, LibraryError, ModelMismatch, ReadOnlyLibrary
+from .file import Database, open_database
 
 __all__ = ["Catalog", "Row", "SCHEMA_VERSION", "display_path"]
 

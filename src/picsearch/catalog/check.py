@@ -3,7 +3,7 @@ check, and picsearch's invariants (meta values parse, vectors have the stored si
 photo metadata is a JSON object).
 
 Each finding is a ``Problem`` with a one-line message; ``picsearch check`` prints
-them and ``picsearch.repair`` fixes what it can.
+them and ``picsearch.catalog.repair`` fixes what it can.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .catalog_file import Database, open_database
-from .errors import DamagedLibrary, LibraryError
+from ..errors import DamagedLibrary, LibraryError
+from .file import Database, open_database
 
 __all__ = [
     "Problem",

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import quote
 
-from .errors import DamagedLibrary, LibraryError, ReadOnlyLibrary
+from ..errors import DamagedLibrary, LibraryError, ReadOnlyLibrary
 
 __all__ = ["Database", "open_database"]
 

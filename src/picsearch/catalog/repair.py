@@ -27,8 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .catalog import SCHEMA_VERSION, Catalog
-from .catalog_file import Database, open_database
+from ..errors import DamagedLibrary, LibraryError, ReadOnlyLibrary
 from .check import (
     NOT_A_LIBRARY,
     PAGES,
@@ -41,7 +40,8 @@ from .check import (
     parse_dims,
     vector_problems,
 )
-from .errors import DamagedLibrary, LibraryError, ReadOnlyLibrary
+from .core import SCHEMA_VERSION, Catalog
+from .file import Database, open_database
 
 __all__ = ["RepairReport", "repair_library"]
 
@@ -500,7 +500,7 @@ def _rebuild_fts(db: Database) -> list[str]:
 def _embed_again(path: Path, stale: Iterable[tuple[int, str]]) -> list[str]:
     """Index the files of the photos whose vectors were damaged, with the library's
     model; a photo that still has no vector afterwards is removed."""
-    from .library import Library
+    from ..library import Library
 
     stale = list(stale)
     with Library(path) as library:
