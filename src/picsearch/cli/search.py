@@ -9,6 +9,7 @@ from typing import Any
 
 from ..errors import InvalidInput
 from ..library import Hit, Library
+from ..query import SearchQuery
 from .output import print_hits
 from .parser import Commands, add_command, db_option, json_option, k_option
 
@@ -65,17 +66,22 @@ def _filters(args: argparse.Namespace) -> dict[str, Any]:
     return {name: getattr(args, name) for name in names}
 
 
+def _query(args: argparse.Namespace) -> SearchQuery:
+    """The search the command line asks for, as the library takes it."""
+    return SearchQuery(
+        text=args.query,
+        image=args.image,
+        like=args.like,
+        k=args.k,
+        text_only=args.text_only,
+        **_filters(args),
+    )
+
+
 def _search_library(args: argparse.Namespace) -> tuple[list[Hit], bool]:
     """The hits, and whether the library is empty (which says why nothing matched)."""
     with Library(args.db, create=False) as library:
-        hits = library.search(
-            args.query,
-            image=args.image,
-            like=args.like,
-            k=args.k,
-            text_only=args.text_only,
-            **_filters(args),
-        )
+        hits = library.search(_query(args))
         return hits, not len(library)
 
 

@@ -7,6 +7,7 @@ import os
 
 from ..errors import InvalidInput
 from ..library import Library
+from ..query import SearchQuery
 from .output import print_hits
 from .parser import Commands, add_command, db_option, json_option, k_option
 
@@ -31,8 +32,8 @@ def _run_similar(args: argparse.Namespace) -> int:
     with Library(args.db, create=False) as library:
         if like is not None:
             library.get(like)  # an unknown id is an error, not an empty result
-            hits = library.search(like=like, k=args.k)
+            hits = library.search(SearchQuery(like=like, k=args.k))
         else:
-            hits = library.search(image=target, k=args.k)
+            hits = library.search(SearchQuery(image=target, k=args.k))
     print_hits(hits, as_json=args.json, with_id=True)
     return 0
