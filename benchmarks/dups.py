@@ -320,7 +320,7 @@ def picsearch_vectors(labels: list[Labelled], db: Path, turned: bool = False) ->
     """Index the set with the default model; the visual vectors in ``labels`` order
     (with ``turned``, each photo's upright and turned views: (n, 4, dim))."""
     import picsearch
-    from picsearch.dups_turned import turned_views
+    from picsearch.dups.turned import turned_views
 
     with picsearch.open(db) as library:
         library.index([DATA])
@@ -338,10 +338,11 @@ def picsearch_vectors(labels: list[Labelled], db: Path, turned: bool = False) ->
 
 
 def picsearch_groups(vectors: np.ndarray, threshold: float, margin: float) -> list[np.ndarray]:
-    from picsearch.dups import _pairs_of_views, group_rows, similar_pairs
+    from picsearch.dups import group_rows, similar_pairs
+    from picsearch.dups.pairs import pairs_of_views
 
     if vectors.ndim == 3:
-        pairs, sims = _pairs_of_views(vectors, threshold=threshold, lsh=None)
+        pairs, sims = pairs_of_views(vectors, threshold=threshold, lsh=None)
     else:
         pairs, sims = similar_pairs(vectors, threshold=threshold)
     return group_rows(vectors, pairs, sims, guard=threshold - margin)
@@ -416,8 +417,7 @@ def timed_grouping(vectors: np.ndarray, threshold: float, margin: float):
     import time
     import tracemalloc
 
-    from picsearch.dups import group_rows, similar_pairs
-    from picsearch.lsh import LshOptions
+    from picsearch.dups import LshOptions, group_rows, similar_pairs
 
     tracemalloc.start()
     started = time.perf_counter()
@@ -501,13 +501,13 @@ def scale(
 ) -> None:
     import time
 
-    from picsearch.dups import _exact_pairs, group_rows, similar_pairs
-    from picsearch.lsh import LshOptions
+    from picsearch.dups import LshOptions, group_rows, similar_pairs
+    from picsearch.dups.pairs import exact_pairs
 
     print(f"\nscale: synthetic 1280-d vectors, threshold {threshold}, LSH {LshOptions()}")
     vectors, _ = synthetic(exact_n, seed=1)
     started = time.perf_counter()
-    truth, _ = _exact_pairs(vectors, threshold)
+    truth, _ = exact_pairs(vectors, threshold)
     exact_s = time.perf_counter() - started
     started = time.perf_counter()
     found, _ = similar_pairs(vectors, threshold=threshold, lsh=LshOptions())

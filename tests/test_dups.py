@@ -19,16 +19,18 @@ import picsearch
 from picsearch.cli import main
 from picsearch.dups import (
     Group,
+    LshOptions,
     Member,
+    candidate_pairs,
     find_duplicates,
     group_rows,
     keeper_key,
+    move_duplicates,
     similar_pairs,
+    undo_move,
+    write_html_report,
 )
-from picsearch.dups_move import move_duplicates, undo_move
-from picsearch.dups_report import write_html_report
 from picsearch.errors import InvalidInput
-from picsearch.lsh import LshOptions, candidate_pairs
 
 # --------------------------------------------------------------------------- helpers
 

@@ -19,8 +19,13 @@ from PIL import Image, ImageDraw
 
 import picsearch
 from picsearch.cli import main
-from picsearch.dups import MIN_CONTENT_SHARE, content_share, find_duplicates
-from picsearch.dups_move import move_duplicates, undo_move
+from picsearch.dups import (
+    MIN_CONTENT_SHARE,
+    content_share,
+    find_duplicates,
+    move_duplicates,
+    undo_move,
+)
 from picsearch.errors import InvalidInput
 
 # --------------------------------------------------------------------------- helpers
@@ -238,7 +243,7 @@ _MOVER = """
 import json, sys
 import picsearch
 from picsearch.dups import find_duplicates
-from picsearch.dups_move import move_duplicates
+from picsearch.dups import move_duplicates
 with picsearch.open(sys.argv[1]) as library:
     groups = find_duplicates(library, threshold=0.95)
 report = move_duplicates(groups, sys.argv[2], dry_run=False)

@@ -17,8 +17,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from .dups import Group, Member
-from .images import DEFAULT_MAX_PIXELS, Unusable, load_query_image
+from ..display import path_text
+from ..images import DEFAULT_MAX_PIXELS, Unusable, load_query_image
+from .groups import Group, Member
 
 __all__ = ["write_html_report", "render_html_report", "thumbnail_data_uri", "human_size"]
 
@@ -107,7 +108,7 @@ def _group_html(number: int, group: Group) -> str:
 def _member_html(number: int, member: Member, keeper: bool, score: float | None) -> str:
     badge = "keep" if keeper else (f"{score:.3f}" if score is not None else "")
     when = dt.datetime.fromtimestamp(member.mtime).strftime("%Y-%m-%d %H:%M")
-    path = html.escape(_printable(member.path))
+    path = html.escape(path_text(member.path))
     details = html.escape(f"{member.width}×{member.height} · {human_size(member.size)}")
     return (
         f'<figure class="member{" keeper" if keeper else ""}" data-id="{member.id}">'
@@ -155,10 +156,6 @@ def _missing_card() -> Image.Image:
     card = Image.new("RGB", (THUMBNAIL_SIZE, THUMBNAIL_SIZE * 3 // 4), (220, 220, 220))
     ImageDraw.Draw(card).text((12, 12), "file missing or unreadable", fill=(90, 90, 90))
     return card
-
-
-def _printable(path: str) -> str:
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def human_size(size: int) -> str:

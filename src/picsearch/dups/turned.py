@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from .images import DEFAULT_MAX_PIXELS, Unusable, decode, read_file
+from ..encoders import ImageEmbeddings
+from ..errors import InvalidInput
+from ..images import DEFAULT_MAX_PIXELS, Unusable, decode, read_file
 
 if TYPE_CHECKING:
-    from .library import Library
+    from ..library import Library
 
 __all__ = ["TURNS", "turned_views"]
 
@@ -38,18 +40,24 @@ def turned_views(library: Library, ids: np.ndarray, upright: np.ndarray, space: 
     paths = [library.get(int(item_id)).path for item_id in ids]
     unreadable = 0
     for start, images in _batches(paths, library.encoder.decode_size):
-        readable = [i for i, image in enumerate(images) if image is not None]
+        readable = {i: image for i, image in enumerate(images) if image is not None}
         unreadable += len(images) - len(readable)
         if not readable:
             continue
-        turned = [images[i].transpose(turn) for i in readable for turn in TURNS]
-        embedded = library.encoder.embed_images(turned)
-        vectors = embedded.visual if space == "visual" else embedded.joint
-        rows = np.asarray(readable) + start
+        turned = [image.transpose(turn) for image in readable.values() for turn in TURNS]
+        vectors = _vectors(library.encoder.embed_images(turned), space)
+        rows = np.asarray(list(readable)) + start
         views[rows, 1:] = vectors.reshape(len(readable), len(TURNS), -1)
     if unreadable:
         log.info("%d photos could not be read again; only their upright copies count", unreadable)
     return views
+
+
+def _vectors(embedded: ImageEmbeddings, space: str) -> np.ndarray:
+    vectors = embedded.visual if space == "visual" else embedded.joint
+    if vectors is None:  # the stored visual vectors came from an encoder that gives them
+        raise InvalidInput("the library's model gives no visual vectors: find duplicates in joint")
+    return vectors
 
 
 def _batches(paths: list[str], short_side: int) -> Iterator[tuple[int, list[Image.Image | None]]]:

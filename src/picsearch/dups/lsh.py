@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InvalidInput
+from ..errors import InvalidInput
 
 __all__ = ["LshOptions", "candidate_blocks", "candidate_pairs"]
 
