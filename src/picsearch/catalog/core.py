@@ -4,82 +4,31 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..concepts.store import SCHEMA as CONCEPT_SCHEMA
 from ..concepts.store import ConceptStore
 from ..errors import DamagedLibrary, LibraryError, ModelMismatch, ReadOnlyLibrary
-from .check import first_damage, meta_problems, parse_dims
+from .check import first_damage, parse_dims
 from .file import Database, open_database
-
-__all__ = ["Catalog", "Row", "SCHEMA_VERSION", "display_path"]
-
-#: 2 added the concept tables (concepts, concept_runs, photo_text); 1 is migrated on open.
-SCHEMA_VERSION = 2
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS items (
-    id INTEGER PRIMARY KEY,
-    path_bytes BLOB NOT NULL UNIQUE,   -- the exact file-system path, any encoding
-    path TEXT NOT NULL,                -- the same path, printable
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    hash TEXT NOT NULL,                -- SHA-256 of the file's bytes, first 128 bits
-    width INTEGER NOT NULL,
-    height INTEGER NOT NULL,
-    indexed_at REAL NOT NULL,
-    version INTEGER NOT NULL,          -- the catalog generation that wrote the vectors
-    metadata TEXT NOT NULL DEFAULT '{}',
-    joint BLOB NOT NULL,               -- float32 vector in the text/image space
-    visual BLOB                        -- float32 vector in the image-only space, if any
-);
-CREATE INDEX IF NOT EXISTS items_hash ON items(hash);
-CREATE INDEX IF NOT EXISTS items_version ON items(version);
-CREATE TABLE IF NOT EXISTS moves (     -- files moved by 'dups --move-to' and back by '--undo'
-    id INTEGER PRIMARY KEY,
-    log TEXT NOT NULL,                 -- the move log file that has the move's intent
-    item INTEGER NOT NULL,
-    old_path BLOB NOT NULL,
-    new_path BLOB NOT NULL,
-    sha256 TEXT NOT NULL,
-    kind TEXT NOT NULL,                -- 'moved' or 'moved back'
-    at REAL NOT NULL
-);
-"""
-
-
-#: Every table a library has (those an older library lacks are made when it opens).
-_TABLES = frozenset(
-    re.findall(r"CREATE (?:VIRTUAL )?TABLE IF NOT EXISTS (\w+)", _SCHEMA + CONCEPT_SCHEMA)
+from .rows import (
+    INSERT_ITEM_ROWS,
+    ItemRow,
+    Row,
+    display_path,
+    parse_metadata,
+    select_ids,
+    stack_vectors,
+    vector_blob,
 )
+from .schema import SCHEMA_VERSION, check_meta, check_tables, create_tables
 
-
-def display_path(path_bytes: bytes) -> str:
-    """A printable form of a file-system path (undecodable bytes shown as escapes)."""
-    return path_bytes.decode("utf-8", "backslashreplace")
-
-
-@dataclass(frozen=True)
-class Row:
-    """What the catalog knows of one file, without its vectors."""
-
-    id: int
-    path: str
-    size: int
-    mtime_ns: int
-    hash: str
-    width: int
-    height: int
-    metadata: dict[str, Any]
+__all__ = ["Catalog"]
 
 
 class Catalog:
@@ -101,53 +50,14 @@ class Catalog:
         try:
             self.read_only = self._db.read_only
             if self.read_only:
-                self._check_tables()
+                check_tables(self._db)
             else:
-                self._create_tables()
-            self._check_meta()
+                create_tables(self._db, self.verify_writable)
+            check_meta(self._db)
             self._check_schema()
         except BaseException:
             self._db.close()
             raise
-
-    def _create_tables(self) -> None:
-        """The tables of a new file; the tables an older library lacks, once it is known
-        to be sound (making them writes into the file). Another program's SQLite file
-        is left alone."""
-        names = self._table_names()
-        if names:
-            self._refuse_foreign(names)
-            if not _TABLES <= names:
-                self.verify_writable()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        self._db.executescript(CONCEPT_SCHEMA)
-
-    def _table_names(self) -> set[str]:
-        return {r[0] for r in self._db.execute("SELECT name FROM sqlite_schema")}
-
-    def _refuse_foreign(self, names: set[str]) -> None:
-        core = sorted({"meta", "items"} - names)
-        if core:
-            raise LibraryError(f"{self.path} is not a picsearch library (no {core[0]} table)")
-
-    def _check_tables(self) -> None:
-        """A read-only file cannot gain the tables it lacks: it must have them all."""
-        names = self._table_names()
-        self._refuse_foreign(names)
-        missing = {"concepts", "concept_runs", "photo_text"} - names
-        if missing:
-            raise LibraryError(
-                f"{self.path} has an older schema and is read-only: open it once where it "
-                "can be written, so picsearch can upgrade it"
-            )
-
-    def _check_meta(self) -> None:
-        """Meta values every command reads must parse, or nothing can be trusted."""
-        problems = meta_problems(self._db)
-        if problems:
-            raise DamagedLibrary(self.path, problems[0].message)
 
     def verify_writable(self) -> None:
         """Before writing: refuse a read-only file, and a damaged one (writing into a
@@ -246,7 +156,8 @@ class Catalog:
         self._writable()
         return _Transaction(self._db)
 
-    def _bump(self) -> int:
+    def bump_generation(self) -> int:
+        """A new catalog generation, for the rows about to be written; returns it."""
         self._writable()
         self._db.execute(
             "INSERT INTO meta VALUES ('generation', '1') ON CONFLICT(key) "
@@ -290,10 +201,10 @@ class Catalog:
                 width,
                 height,
                 time.time(),
-                self._bump(),
+                self.bump_generation(),
                 metadata,
-                _blob(joint),
-                _blob(visual),
+                vector_blob(joint),
+                vector_blob(visual),
             ),
         )
 
@@ -361,12 +272,19 @@ class Catalog:
             (log, item_id, old, new, sha256, "moved back" if back else "moved", time.time()),
         )
 
+    def write_rows(self, rows: Iterable[ItemRow]) -> None:
+        """Add or replace whole rows under the ids they carry, in one transaction. For a
+        bulk writer (a Spark build) that fixes the ids and takes one generation for all
+        its rows (``bump_generation``), where ``upsert`` takes one per row."""
+        with self.transaction():
+            self._db.executemany(INSERT_ITEM_ROWS, rows)
+
     def remove(self, item_ids: Iterable[int]) -> int:
         ids = [(i,) for i in item_ids]
         if ids:
             self._writable()
             self._db.executemany("DELETE FROM items WHERE id = ?", ids)
-            self._bump()
+            self.bump_generation()
         return len(ids)
 
     # -- reads ----------------------------------------------------------------
@@ -410,48 +328,16 @@ class Catalog:
                 f"SELECT id, {column} FROM items WHERE version > ? ORDER BY id", (since,)
             ).fetchall()
         else:
-            rows = list(self._select_ids(f"SELECT id, {column} FROM items", ids))
+            rows = list(select_ids(self._db, f"SELECT id, {column} FROM items", ids))
         found = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        return found, self._stack(rows, dim, space)
-
-    def _stack(self, rows: list[tuple[int, bytes | None]], dim: int, space: str) -> np.ndarray:
-        """The vectors of (id, blob) rows as one matrix (a missing one: zeros)."""
-        matrix = np.zeros((len(rows), dim), dtype=np.float32)
-        for i, (item_id, blob) in enumerate(rows):
-            if blob is None:
-                continue
-            if not isinstance(blob, bytes) or len(blob) != 4 * dim:
-                size = len(blob) if isinstance(blob, bytes) else type(blob).__name__
-                raise DamagedLibrary(
-                    self.path,
-                    f"the {space} vector of photo {item_id} has {size} bytes, not {4 * dim}",
-                )
-            matrix[i] = np.frombuffer(blob, dtype=np.float32)
-        return matrix
+        return found, stack_vectors(self.path, rows, dim, space)
 
     def rows(self, item_ids: Iterable[int]) -> dict[int, Row]:
         select = "SELECT id, path_bytes, size, mtime_ns, hash, width, height, metadata FROM items"
         return {
-            i: Row(i, os.fsdecode(bytes(p)), s, m, h, w, hh, self._metadata(i, meta))
-            for i, p, s, m, h, w, hh, meta in self._select_ids(select, item_ids)
+            i: Row(i, os.fsdecode(bytes(p)), s, m, h, w, hh, parse_metadata(self.path, i, meta))
+            for i, p, s, m, h, w, hh, meta in select_ids(self._db, select, item_ids)
         }
-
-    def _metadata(self, item_id: int, stored: str) -> dict[str, Any]:
-        try:
-            metadata = json.loads(stored)
-        except (TypeError, ValueError):
-            metadata = None
-        if not isinstance(metadata, dict):
-            raise DamagedLibrary(self.path, f"the metadata of photo {item_id} is not a JSON object")
-        return metadata
-
-    def _select_ids(self, select: str, item_ids: Iterable[int]) -> Iterator[tuple[Any, ...]]:
-        """``select ... WHERE id IN (...)``, in chunks under SQLite's parameter limit."""
-        ids = [int(i) for i in item_ids]
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            yield from self._db.execute(f"{select} WHERE id IN ({marks})", chunk)
 
     def iter_paths(self) -> Iterator[tuple[int, bytes]]:
         for item_id, path_bytes in self._db.execute("SELECT id, path_bytes FROM items"):
@@ -466,12 +352,6 @@ class Catalog:
 
     def close(self) -> None:
         self._db.close()
-
-
-def _blob(vector: np.ndarray | bytes | None) -> bytes | None:
-    if vector is None or isinstance(vector, bytes):
-        return vector
-    return np.asarray(vector, dtype=np.float32).tobytes()
 
 
 class _Transaction:

@@ -8,11 +8,13 @@ LibraryErrors that name the file and say what to do: a damaged file points to
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, ParamSpec, TypeVar, cast
 from urllib.parse import quote
 
 from ..errors import DamagedLibrary, LibraryError, ReadOnlyLibrary
@@ -20,6 +22,9 @@ from ..errors import DamagedLibrary, LibraryError, ReadOnlyLibrary
 __all__ = ["Database", "open_database"]
 
 log = logging.getLogger("picsearch")
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def _translated(path: Path, exc: sqlite3.Error) -> LibraryError | None:
@@ -50,58 +55,36 @@ def _raise_translated(db: sqlite3.Connection, exc: sqlite3.Error) -> None:
         raise error from None
 
 
+def _translating(method: Callable[P, R]) -> Callable[P, R]:
+    """A cursor method whose SQLite failures become LibraryErrors."""
+
+    @functools.wraps(method)
+    def translated(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.Error as exc:
+            _raise_translated(cast(sqlite3.Cursor, args[0]).connection, exc)
+            raise
+
+    return translated
+
+
 class _Cursor(sqlite3.Cursor):
-    """A cursor whose SQLite failures, while running or fetching, become LibraryErrors."""
+    """A cursor whose SQLite failures, while running or fetching, become LibraryErrors.
+    Rows are read lazily: a damaged page may only show up at ``__next__``."""
 
-    def execute(self, sql: str, parameters: Any = (), /) -> _Cursor:
-        try:
-            return super().execute(sql, parameters)
-        except sqlite3.Error as exc:
-            _raise_translated(self.connection, exc)
-            raise
-
-    def executemany(self, sql: str, parameters: Any, /) -> _Cursor:
-        try:
-            return super().executemany(sql, parameters)
-        except sqlite3.Error as exc:
-            _raise_translated(self.connection, exc)
-            raise
-
-    def executescript(self, script: str, /) -> _Cursor:
-        try:
-            return super().executescript(script)
-        except sqlite3.Error as exc:
-            _raise_translated(self.connection, exc)
-            raise
-
-    def fetchone(self) -> Any:
-        try:
-            return super().fetchone()
-        except sqlite3.Error as exc:
-            _raise_translated(self.connection, exc)
-            raise
-
-    def fetchmany(self, size: int | None = None) -> list[Any]:
-        try:
-            return super().fetchmany(self.arraysize if size is None else size)
-        except sqlite3.Error as exc:
-            _raise_translated(self.connection, exc)
-            raise
-
-    def fetchall(self) -> list[Any]:
-        try:
-            return super().fetchall()
-        except sqlite3.Error as exc:
-            _raise_translated(self.connection, exc)
-            raise
+    execute = _translating(sqlite3.Cursor.execute)
+    executemany = _translating(sqlite3.Cursor.executemany)
+    executescript = _translating(sqlite3.Cursor.executescript)
+    fetchone = _translating(sqlite3.Cursor.fetchone)
+    fetchmany = _translating(sqlite3.Cursor.fetchmany)
+    fetchall = _translating(sqlite3.Cursor.fetchall)
 
     def __next__(self) -> Any:
-        # Rows are read lazily: a damaged page may only show up here.
-        try:
-            return super().__next__()
-        except sqlite3.Error as exc:
-            _raise_translated(self.connection, exc)
-            raise
+        return _next_row(self)
+
+
+_next_row = _translating(sqlite3.Cursor.__next__)
 
 
 class Database(sqlite3.Connection):

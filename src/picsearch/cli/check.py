@@ -63,7 +63,7 @@ def _run_check(args: argparse.Namespace) -> int:
 
 
 def _repair(path: Path, as_json: bool) -> int:
-    from ..catalog.repair import repair_library
+    from ..library.repair import repair_library
 
     report = repair_library(path)
     shown = printable(str(path))

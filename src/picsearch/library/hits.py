@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..catalog import Row
+from ..display import path_text
 
 __all__ = ["Hit", "Item", "LibraryInfo", "hit_of", "row_metadata"]
 
@@ -61,7 +61,7 @@ class LibraryInfo:
 
 def _with_printable_path(record: Hit | Item) -> dict[str, Any]:
     data = asdict(record)
-    data["path"] = os.fsencode(record.path).decode("utf-8", "backslashreplace")
+    data["path"] = path_text(record.path)
     return data
 
 

@@ -28,7 +28,7 @@ from ..catalog import Catalog
 from ..errors import InvalidInput
 from ..vector_index import SpaceIndex
 from . import index_parts, shards, storage
-from .catalog_rows import bump_generation, insert_rows
+from .catalog_rows import insert_rows
 from .tuning import finish_space
 
 __all__ = ["BuildSummary", "build"]
@@ -160,7 +160,7 @@ def _fill(
     picked: dict[str, list[np.ndarray]] = {s: [] for s in parallel}
     asked: dict[str, list[np.ndarray]] = {s: [] for s in parallel}
     ids, offsets, offset = [], [], 0
-    version = bump_generation(catalog)
+    version = catalog.bump_generation()
     for entry, table in shards.iter_shards(source, manifest):
         rows = table.num_rows
         insert_rows(catalog, table, version)

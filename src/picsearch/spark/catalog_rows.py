@@ -2,8 +2,8 @@
 
 ``Catalog.upsert`` lets SQLite choose ids and bumps the generation per row;
 a build writes millions of rows whose ids are fixed by the embeddings, so
-it writes them here, on the catalog's own connection, a shard per
-transaction and one generation for the whole build.
+it writes them with ``Catalog.write_rows``, a shard per transaction and one
+generation (``Catalog.bump_generation``) for the whole build.
 """
 
 from __future__ import annotations
@@ -13,29 +13,12 @@ import os
 import time
 from typing import Any
 
-from ..catalog import Catalog
+from ..catalog import Catalog, ItemRow
 from .shards import column_vectors
 
-__all__ = ["bump_generation", "insert_rows"]
+__all__ = ["insert_rows"]
 
 _FACTS = ("id", "uri", "size", "mtime_ns", "hash", "width", "height", "caption", "metadata")
-_INSERT = (
-    "INSERT OR REPLACE INTO items (id, path_bytes, path, size, mtime_ns, hash, width, height,"
-    " indexed_at, version, metadata, joint, visual) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
-)
-
-
-def _connection(catalog: Catalog) -> Any:
-    return catalog._db  # the catalog's SQLite connection (WAL, autocommit)
-
-
-def bump_generation(catalog: Catalog) -> int:
-    """A new catalog generation for the rows about to be written; returns it."""
-    _connection(catalog).execute(
-        "INSERT INTO meta VALUES ('generation', '1') ON CONFLICT(key) "
-        "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
-    )
-    return catalog.generation
 
 
 def insert_rows(catalog: Catalog, table: Any, version: int) -> None:
@@ -52,21 +35,20 @@ def insert_rows(catalog: Catalog, table: Any, version: int) -> None:
         if columns["caption"][i] is not None:
             metadata["caption"] = columns["caption"][i]
         rows.append(
-            (
-                columns["id"][i],
-                os.fsencode(uri),
-                uri,
-                columns["size"][i],
-                columns["mtime_ns"][i],
-                columns["hash"][i],
-                columns["width"][i],
-                columns["height"][i],
-                now,
-                version,
-                json.dumps(metadata),
-                joint[i].tobytes(),
-                None if visual is None else visual[i].tobytes(),
+            ItemRow(
+                id=columns["id"][i],
+                path_bytes=os.fsencode(uri),
+                path=uri,
+                size=columns["size"][i],
+                mtime_ns=columns["mtime_ns"][i],
+                hash=columns["hash"][i],
+                width=columns["width"][i],
+                height=columns["height"][i],
+                indexed_at=now,
+                version=version,
+                metadata=json.dumps(metadata),
+                joint=joint[i].tobytes(),
+                visual=None if visual is None else visual[i].tobytes(),
             )
         )
-    with catalog.transaction():
-        _connection(catalog).executemany(_INSERT, rows)
+    catalog.write_rows(rows)

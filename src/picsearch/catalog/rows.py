@@ -1,0 +1,116 @@
+"""Rows of the items table as Python values: what the catalog knows of a file, its
+vectors as float32 matrices, and whole rows as a bulk writer gives them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..errors import DamagedLibrary
+from .file import Database
+
+__all__ = [
+    "Row",
+    "ItemRow",
+    "INSERT_ITEM_ROWS",
+    "display_path",
+    "select_ids",
+    "stack_vectors",
+    "vector_blob",
+    "parse_metadata",
+]
+
+
+def display_path(path_bytes: bytes) -> str:
+    """A printable form of a file-system path (undecodable bytes shown as escapes)."""
+    return path_bytes.decode("utf-8", "backslashreplace")
+
+
+@dataclass(frozen=True)
+class Row:
+    """What the catalog knows of one file, without its vectors."""
+
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    hash: str
+    width: int
+    height: int
+    metadata: dict[str, Any]
+
+
+class ItemRow(NamedTuple):
+    """A whole row of the items table, under an id chosen by its writer (a Spark build:
+    ids fixed by the embeddings). ``metadata`` is a JSON object, as text."""
+
+    id: int
+    path_bytes: bytes
+    path: str
+    size: int
+    mtime_ns: int
+    hash: str
+    width: int
+    height: int
+    indexed_at: float
+    version: int
+    metadata: str
+    joint: bytes
+    visual: bytes | None
+
+
+#: Adds or replaces ItemRows, column for column.
+INSERT_ITEM_ROWS = (
+    f"INSERT OR REPLACE INTO items ({', '.join(ItemRow._fields)})"
+    f" VALUES ({','.join('?' * len(ItemRow._fields))})"
+)
+
+
+def select_ids(db: Database, select: str, item_ids: Iterable[int]) -> Iterator[tuple[Any, ...]]:
+    """``select ... WHERE id IN (...)``, in chunks under SQLite's parameter limit."""
+    ids = [int(i) for i in item_ids]
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        yield from db.execute(f"{select} WHERE id IN ({marks})", chunk)
+
+
+def stack_vectors(
+    path: Path, rows: list[tuple[int, bytes | None]], dim: int, space: str
+) -> np.ndarray:
+    """The vectors of (id, blob) rows of the library at ``path`` as one matrix (a
+    missing one: zeros); DamagedLibrary for a blob of the wrong size."""
+    matrix = np.zeros((len(rows), dim), dtype=np.float32)
+    for i, (item_id, blob) in enumerate(rows):
+        if blob is None:
+            continue
+        if not isinstance(blob, bytes) or len(blob) != 4 * dim:
+            size = len(blob) if isinstance(blob, bytes) else type(blob).__name__
+            raise DamagedLibrary(
+                path, f"the {space} vector of photo {item_id} has {size} bytes, not {4 * dim}"
+            )
+        matrix[i] = np.frombuffer(blob, dtype=np.float32)
+    return matrix
+
+
+def vector_blob(vector: np.ndarray | bytes | None) -> bytes | None:
+    """A vector as stored: float32 bytes (bytes pass through: vectors copied as they are)."""
+    if vector is None or isinstance(vector, bytes):
+        return vector
+    return np.asarray(vector, dtype=np.float32).tobytes()
+
+
+def parse_metadata(path: Path, item_id: int, stored: str) -> dict[str, Any]:
+    """A photo's stored metadata; DamagedLibrary when it is not a JSON object."""
+    try:
+        metadata = json.loads(stored)
+    except (TypeError, ValueError):
+        metadata = None
+    if not isinstance(metadata, dict):
+        raise DamagedLibrary(path, f"the metadata of photo {item_id} is not a JSON object")
+    return metadata
