@@ -23,7 +23,7 @@ from ..errors import InvalidInput, LibraryError
 from .checks import check_ids, check_vectors, normalize_rows
 from .engine import Engine
 from .options import IndexOptions
-from .search import SearchMixin
+from .search import LeanPath, SearchMixin, lean_path
 from .store import Float32Store, Growable, Int8Store, SplitStore, load_store, make_store
 
 __all__ = ["AnnIndex", "FORMAT_VERSION"]
@@ -54,7 +54,7 @@ class AnnIndex(SearchMixin):
         self._changes = 0  # vectors added or removed since the last (re)build
         self._build_seconds = 0.0
         self._recall: dict[str, Any] | None = None
-        self._lean_ok = False  # see _refresh_lean
+        self._lean: LeanPath | None = None  # see _refresh_lean
 
     @property
     def backend(self) -> str:
@@ -71,6 +71,7 @@ class AnnIndex(SearchMixin):
     @options.setter
     def options(self, value: IndexOptions) -> None:
         self._engine.options = value
+        self._refresh_lean()  # the pre-bound path holds the search settings
 
     # ---- construction -------------------------------------------------------
     @classmethod
@@ -117,13 +118,19 @@ class AnnIndex(SearchMixin):
         self._store = SplitStore(view, tail, offset)
 
     def _refresh_lean(self) -> None:
-        """Whether a plain search may go straight to the engine: everything is in
-        it, nothing is tombstoned, and its scores are final."""
-        self._lean_ok = (
+        """Pre-bind the plain search when it may go straight to the engine:
+        everything is in it, nothing is tombstoned, and its scores are final."""
+        self._lean = None
+        if not (
             self._engine_n > 0
             and self._engine_n == len(self._ids) == self._n_alive
             and self._engine.rerank_count() == 0
-        )
+        ):
+            return
+        search = self._engine.lean_searcher()
+        if search is not None:
+            cosine = self.options.distance == "cosine"
+            self._lean = lean_path(search, self._ids.view, self.dim, cosine, self._engine_n)
 
     def _prepare(self, vectors: np.ndarray) -> np.ndarray:
         return normalize_rows(vectors) if self.options.distance == "cosine" else vectors
@@ -135,7 +142,7 @@ class AnnIndex(SearchMixin):
             self._store.append(vectors)
         self._n_alive += len(ids)
         self._sorted = None
-        self._lean_ok = False
+        self._lean = None
 
     # ---- live updates --------------------------------------------------------
     def add(self, vectors: Any, ids: Any = None) -> np.ndarray:
@@ -185,7 +192,7 @@ class AnnIndex(SearchMixin):
         self._alive.view[pos] = False
         self._n_alive -= len(pos)
         self._sorted = None
-        self._lean_ok = False
+        self._lean = None
         in_engine = pos[pos < self._engine_n]
         if len(in_engine):
             self._engine.remove(in_engine)

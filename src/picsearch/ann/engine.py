@@ -10,6 +10,7 @@ attribute, so a rebuild that lands on another engine swaps just that.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -17,7 +18,9 @@ import numpy as np
 
 from .options import IndexOptions
 
-__all__ = ["Engine", "VectorView"]
+__all__ = ["Engine", "LeanSearch", "VectorView"]
+
+LeanSearch = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
 
 
 class VectorView(Protocol):
@@ -88,9 +91,12 @@ class Engine:
         """Candidates (scores, positions; -1 = none), best first per row."""
         raise NotImplementedError
 
-    def search_lean(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """Final (scores, positions) with no filter, straight from the engine, for
-        the common case; None when the engine has no such path."""
+    def lean_searcher(self) -> LeanSearch | None:
+        """A pre-bound ``search(queries, k) -> (scores, positions)`` straight into
+        the engine for unfiltered searches whose scores are final, or None when
+        the engine has no such path. It trusts its input (a float32
+        C-contiguous (nq, dim) array, 0 < k <= the rows held); short rows come
+        back padded with a score that is not finite or at the float32 limit."""
         return None
 
     # ---- persistence and size ------------------------------------------------

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidInput, require
-from .engine import Engine
+from .engine import Engine, LeanSearch
 from .options import AH, Tree, default_num_leaves
 
 __all__ = ["FaissEngine", "FaissRows"]
@@ -59,7 +59,6 @@ class FaissEngine(Engine):
         self._index: Any = None
         self._refine = False  # the index is an IndexRefine (native re-rank)
         self._parts: tuple[Any, ...] = ()
-        self._params: dict[tuple[Any, ...], Any] = {}  # search parameters, built once
         self._nbytes_key: tuple[int, int] | None = None
         self._nbytes = 0
         if self._hnsw:  # no training: the graph exists from the start
@@ -179,7 +178,6 @@ class FaissEngine(Engine):
             self._index.add(vectors)  # sequential ids are the positions
         else:  # ids = positions, so native removal can find them
             self._index.add_with_ids(vectors, np.arange(start, start + len(vectors)))
-        self._params.clear()
         return True
 
     def remove(self, positions: np.ndarray) -> None:
@@ -223,20 +221,25 @@ class FaissEngine(Engine):
         del bits
         return scores, pos
 
-    def search_lean(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
-        tree = self.options.tree
-        key = (k, self.options.reorder, self.options.ef_search, tree and tree.num_leaves_to_search)
-        params = self._params.get(key)
-        if params is None:  # built once per setting, not per call
-            self._params[key] = params = self._search_params(k, 1.0, None)
-        n = len(queries)
-        scores = np.empty((n, k), np.float32)
-        pos = np.empty((n, k), np.int64)
-        swig = self._faiss.swig_ptr
-        self._index.search_c(n, swig(queries), k, swig(scores), swig(pos), params)
-        if (pos[:, -1] < 0).any():
+    def lean_searcher(self) -> LeanSearch | None:
+        if self._index is None:
             return None
-        return scores, pos
+        index_search = self._index.search_c
+        pointer = self._faiss.swig_ptr
+        params_for: dict[int, Any] = {}  # per k: built once, not per call
+        make_params = self._search_params
+
+        def search(queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+            params = params_for.get(k)
+            if params is None:
+                params_for[k] = params = make_params(k, 1.0, None)
+            n = len(queries)
+            scores = np.empty((n, k), np.float32)
+            positions = np.empty((n, k), np.int64)
+            index_search(n, pointer(queries), k, pointer(scores), pointer(positions), params)
+            return scores, positions  # short rows: id -1, score -FLT_MAX
+
+        return search
 
     # ---- persistence and size -------------------------------------------------
     def save(self, folder: Path) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import LibraryError, require
-from .engine import Engine
+from .engine import Engine, LeanSearch
 from .options import AH, Tree, default_num_leaves
 
 __all__ = ["ScannEngine", "ScannCopy"]
@@ -177,18 +177,30 @@ class ScannEngine(Engine):
         pos[np.isnan(scores)] = -1  # ScaNN pads short rows with index 0 / NaN
         return scores, pos
 
-    def search_lean(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
-        pre = max(self._reorder_depth(), k) if self._native else k
-        leaves = self.options.tree.num_leaves_to_search
-        if len(queries) == 1:  # ScaNN's single-query call skips the batch set-up
-            pos, scores = self._searcher.search(queries[0], k, pre, leaves)
-            if len(pos) < k or scores[-1] != scores[-1]:  # short: NaN padding
-                return None
-            return scores.reshape(1, k), pos.reshape(1, k)
-        pos, scores = self._searcher.search_batched(queries, k, pre, leaves, False, 0)
-        if np.isnan(scores[:, -1]).any():
+    def lean_searcher(self) -> LeanSearch | None:
+        if self._searcher is None:
             return None
-        return scores, pos
+        depth = self._reorder_depth() if self._native else 0
+        leaves = self.options.tree.num_leaves_to_search
+        one, batched = self._searcher.search, self._searcher.search_batched
+
+        def nothing(n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+            return np.full((n, k), np.nan, np.float32), np.zeros((n, k), np.int64)
+
+        def search(queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+            pre = max(depth, k)
+            try:
+                if len(queries) == 1:  # ScaNN's single-query call skips the batch set-up
+                    pos, scores = one(queries[0], k, pre, leaves)
+                    if len(pos) < k:  # short: pad as search_batched does
+                        return nothing(1, k)
+                    return scores.reshape(1, k), pos.reshape(1, k)
+                pos, scores = batched(queries, k, pre, leaves, False, 0)
+            except RuntimeError:  # it refuses NaN or inf: the general path says which rows
+                return nothing(len(queries), k)
+            return scores, pos  # short rows: NaN scores
+
+        return search
 
     # ---- persistence and size -------------------------------------------------
     def save(self, folder: Path) -> None:

@@ -13,16 +13,17 @@ results whenever k exist.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ..errors import InvalidInput
 from .checks import check_k, check_vectors, normalize_rows
-from .engine import Engine
+from .engine import Engine, LeanSearch
 from .store import merge_topk, scan_topk, score_candidates, topk
 
-__all__ = ["SearchMixin", "recall_at_k", "leave_one_out"]
+__all__ = ["LeanPath", "SearchMixin", "lean_path", "recall_at_k", "leave_one_out"]
 
 
 class SearchMixin:
@@ -39,15 +40,15 @@ class SearchMixin:
     _engine_n: int
     _n_alive: int
     _recall: dict[str, Any] | None
-    _lean_ok: bool
+    _lean: LeanPath | None
 
     def search(self, queries: Any, k: int, *, subset: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (scores, ids) per query, best first; float32 (nq, k) and int64 (nq, k).
 
         ``subset``: only these ids may be returned (a filter); ids not in the
         index are ignored."""
-        if subset is None and self._lean_ok:
-            found = self._search_lean(queries, k)
+        if subset is None and self._lean is not None:
+            found = self._lean(queries, k)
             if found is not None:
                 return found
         q = self._prepare(check_vectors(queries, self.dim, what="queries"))  # type: ignore[attr-defined]
@@ -63,30 +64,6 @@ class SearchMixin:
             scores, pos = self._search_positions(q, k, mask, count, subset is not None)
         ids = np.where(pos >= 0, self._ids.view[pos.clip(0)], -1)
         return scores, ids
-
-    def _search_lean(self, queries: Any, k: Any) -> tuple[np.ndarray, np.ndarray] | None:
-        """One engine call for a plain float32 (nq, dim) array; None sends the
-        call down the general path (which also words any error)."""
-        if (
-            type(queries) is not np.ndarray
-            or queries.dtype != np.float32
-            or queries.ndim != 2
-            or queries.shape[1] != self.dim
-            or not queries.shape[0]
-            or not queries.flags.c_contiguous
-            or not isinstance(k, int | np.integer)
-            or isinstance(k, bool)
-            or not 0 < k <= self._engine_n
-            or not np.isfinite(queries).all()
-        ):
-            return None
-        if self.options.distance == "cosine":
-            queries = normalize_rows(queries)
-        found = self._engine.search_lean(queries, int(k))
-        if found is None:  # a short row: the general path pads it or redoes it exactly
-            return None
-        scores, pos = found
-        return scores, self._ids.view[pos]
 
     def _allowed(self, subset: Any) -> tuple[np.ndarray | None, int]:
         """Mask of positions that may be returned (None: all) and how many."""
@@ -155,6 +132,49 @@ class SearchMixin:
         recall = leave_one_out(truth_ids, got, self_ids, k)
         self._recall = {"k": k, "recall": round(recall, 4), "queries": len(pos)}
         return self._recall
+
+
+LeanPath = Callable[[Any, Any], "tuple[np.ndarray, np.ndarray] | None"]
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def lean_path(search: LeanSearch, ids: np.ndarray, dim: int, cosine: bool, held: int) -> LeanPath:
+    """The common search pre-bound: no filter, no tombstone, every row in an
+    engine whose scores are final. It takes a float32 C-contiguous (nq, dim)
+    array and an integer k as they are (no copy, no validation pass), makes
+    one engine call and one id lookup, and answers None (the general path,
+    which also words any error) for anything else, for a short row, and for
+    a query holding NaN or inf, which finds nothing finite."""
+    ndarray, float32, integer = np.ndarray, np.float32, np.integer
+
+    def lean(queries: Any, k: Any) -> tuple[np.ndarray, np.ndarray] | None:
+        if (
+            type(queries) is not ndarray
+            or queries.dtype != float32
+            or queries.ndim != 2
+            or queries.shape[1] != dim
+            or not queries.flags.c_contiguous
+            or not len(queries)
+        ):
+            return None
+        if type(k) is not int:
+            if isinstance(k, bool) or not isinstance(k, integer):
+                return None
+            k = int(k)
+        if not 0 < k <= held:
+            return None
+        if cosine:
+            queries = normalize_rows(queries)
+        scores, positions = search(queries, k)
+        last = scores[:, -1]
+        if len(last) == 1:
+            if not abs(float(last[0])) < _FLOAT32_MAX:  # NaN fails too
+                return None
+        elif not np.abs(last).max() < _FLOAT32_MAX:
+            return None
+        return scores, ids[positions]
+
+    return lean
 
 
 def _empty(nq: int, k: int) -> tuple[np.ndarray, np.ndarray]:
