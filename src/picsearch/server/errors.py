@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,8 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from ..display import path_text
 from ..errors import InvalidInput, LibraryError, MissingDependency, PicsearchError
-from .models import printable
 
 __all__ = ["ApiError", "UnexpectedErrors", "error_response", "install_handlers"]
 
@@ -32,10 +32,10 @@ class ApiError(HTTPException):
 
 
 def error_response(
-    status: int, message: str, *, headers: dict[str, str] | None = None
+    status: int, message: str, *, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
     # A message may name a file whose name is not UTF-8, which JSON cannot carry as is.
-    body = {"error": {"status": status, "message": printable(message)}}
+    body = {"error": {"status": status, "message": path_text(message)}}
     return JSONResponse(body, status_code=status, headers=headers)
 
 

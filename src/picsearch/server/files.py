@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
 
@@ -77,7 +77,9 @@ def open_checked(path: str, *, size: int, digest: str) -> BinaryIO:
     return handle
 
 
-def checked_chunks(handle: BinaryIO, *, path: str, size: int, digest: str) -> Iterator[bytes]:
+def checked_chunks(
+    handle: BinaryIO, *, path: str, size: int, digest: str
+) -> Generator[bytes, None, None]:
     """The bytes of an ``open_checked`` file, in chunks, closing it at the end. They are
     hashed again as they go and the last chunk is held back until they all match: a
     file written to meanwhile ends in NotServable, never in a whole changed file."""

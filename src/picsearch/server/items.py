@@ -18,6 +18,7 @@ from fastapi.responses import StreamingResponse
 
 from .. import __version__
 from ..catalog import Row
+from ..display import path_text
 from ..errors import InvalidInput
 from ..library import Library
 from . import models
@@ -101,8 +102,8 @@ def add_item_routes(app: FastAPI, pool: LibraryPool, thumbnails: ThumbnailCache)
         )
 
 
-_JPEG = {200: {"content": {"image/jpeg": {}}}}
-_IMAGE = {200: {"content": {"image/*": {}}}}
+_JPEG: dict[int | str, dict[str, Any]] = {200: {"content": {"image/jpeg": {}}}}
+_IMAGE: dict[int | str, dict[str, Any]] = {200: {"content": {"image/*": {}}}}
 
 
 async def _streamed(
@@ -170,8 +171,8 @@ def _group(group: Any) -> models.GroupModel:
     members = [
         models.MemberModel(
             id=m.id,
-            name=models.printable(os.path.basename(m.path)),
-            path=models.printable(m.path),
+            name=path_text(os.path.basename(m.path)),
+            path=path_text(m.path),
             width=m.width,
             height=m.height,
             size=m.size,

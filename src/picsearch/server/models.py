@@ -8,6 +8,8 @@ from typing import Annotated, Any
 from fastapi import Path
 from pydantic import BaseModel, Field
 
+from ..display import path_text
+
 __all__ = [
     "ErrorDetail",
     "ErrorBody",
@@ -24,7 +26,6 @@ __all__ = [
     "STANDARD_KEYS",
     "photo_fields",
     "urls",
-    "printable",
     "ERROR_RESPONSES",
     "MAX_ID",
     "ItemId",
@@ -93,12 +94,12 @@ class ItemModel(_Photo):
 
 
 class InfoModel(BaseModel):
-    items: int
-    model: str | None
-    model_id: str | None
-    dims: dict[str, int | None]
-    schema_version: int
-    size_bytes: int
+    items: int = Field(description="photos in the library")
+    model: str | None = Field(description="the model it was indexed with, as --model names it")
+    model_id: str | None = Field(description="that model's exact identity")
+    dims: dict[str, int | None] = Field(description="each vector space's dimensions")
+    schema_version: int = Field(description="the library file's schema version")
+    size_bytes: int = Field(description="the library file and its indexes, on disk")
     duplicates: bool = Field(description="whether /api/duplicates is available")
     version: str
 
@@ -144,8 +145,8 @@ def photo_fields(item_id: int, path: str, metadata: dict[str, Any]) -> dict[str,
     """The fields of _Photo for a stored item (or hit) of the library."""
     return {
         "id": item_id,
-        "name": printable(os.path.basename(path)),
-        "path": printable(path),
+        "name": path_text(os.path.basename(path)),
+        "path": path_text(path),
         **{key: metadata.get(key, 0) for key in STANDARD_KEYS},
         "metadata": {k: v for k, v in metadata.items() if k not in STANDARD_KEYS},
         **urls(item_id),
@@ -158,12 +159,3 @@ def urls(item_id: int) -> dict[str, str]:
         "image": f"/api/items/{item_id}/image",
         "similar": f"/api/items/{item_id}/similar",
     }
-
-
-def printable(text: str) -> str:
-    """A path (or a message naming one) as JSON can carry it: the bytes of a file name
-    that is not UTF-8 are shown as escapes (``caf\\xe9.png``), as ``Hit.to_dict`` does."""
-    try:
-        return os.fsencode(text).decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:  # a lone surrogate that no file name decoded to
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -71,8 +71,12 @@ Filters = Annotated[SearchQuery, Depends(_filters)]
 def _echo(query: SearchQuery, **looked_for: Any) -> dict[str, Any]:
     """The query as the answer repeats it: what was looked for, k, folder and dates, and
     the concept filters that were given."""
-    concepts = {"people": query.people, "has_text": query.has_text, "bw": query.bw}
-    concepts["color"] = query.color
+    concepts: dict[str, bool | str | None] = {
+        "people": query.people,
+        "has_text": query.has_text,
+        "bw": query.bw,
+        "color": query.color,
+    }
     return {
         **looked_for,
         "k": query.k,
@@ -89,17 +93,17 @@ def _moment(value: str | None, name: str) -> str | float | None:
     library parses, and refuses with 400 if it is not a date). 422 if out of range."""
     if not value:
         return None
+    moment: str | float
     try:
-        seconds = float(value)
+        moment = seconds = float(value)
     except ValueError:
-        seconds = _iso_seconds(value, name)
-        if seconds is None:
+        parsed = _iso_seconds(value, name)
+        if parsed is None:
             return value
-    else:
-        value = seconds
+        moment, seconds = value, parsed
     if not -_LIMIT_SECONDS <= seconds <= _LIMIT_SECONDS:  # also NaN
         raise _out_of_range(name)
-    return value
+    return moment
 
 
 def _iso_seconds(value: str, name: str) -> float | None:

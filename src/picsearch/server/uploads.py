@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import warnings
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 
 from fastapi import Request
 from PIL import Image, UnidentifiedImageError
@@ -90,5 +90,5 @@ def _too_large(max_bytes: int) -> ApiError:
     return ApiError(413, f"the upload is too large: the limit is {max_bytes / 1e6:g} MB")
 
 
-async def _once(data: bytes) -> AsyncIterator[bytes]:
+async def _once(data: bytes) -> AsyncGenerator[bytes, None]:
     yield data
