@@ -32,9 +32,9 @@ from PIL import Image, ImageEnhance, ImageOps
 
 import picsearch
 from picsearch import SearcherOptions, TextSearcher
-from picsearch.export import QUANTIZE, export_searcher
-from picsearch.export_check import probe_texts
 from picsearch.samples import SAMPLE_CAPTIONS, write_sample_photos
+from picsearch.searcher.check import probe_texts
+from picsearch.searcher.export import QUANTIZE, export_searcher
 
 
 def log(message: str) -> None:

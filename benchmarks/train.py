@@ -175,8 +175,8 @@ def print_table(results: dict[str, dict]) -> None:
 def end_to_end(name: str, run: dict, label: str, count: int = 200, queries: int = 50) -> None:
     """Index test images with the trained model, search them, export a searcher, search it."""
     import picsearch
-    from picsearch.export import export_searcher
     from picsearch.searcher import SearcherOptions, TextSearcher
+    from picsearch.searcher.export import export_searcher
 
     test, spec = run["test"], run["runs"][label]["result"].model_spec
     labels = {

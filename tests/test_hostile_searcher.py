@@ -24,7 +24,7 @@ from conftest import solid_photo
 import picsearch
 from picsearch import ImageSearcher, SearcherFileError, TextSearcher
 from picsearch.cli import main
-from picsearch.export import export_searcher
+from picsearch.searcher.export import export_searcher
 
 Edit = Callable[[dict[str, Any]], None]
 

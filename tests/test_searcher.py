@@ -18,7 +18,7 @@ from PIL import Image
 import picsearch
 from picsearch import ImageSearcher, SearcherFileError, SearcherOptions, TextSearcher
 from picsearch.cli import main
-from picsearch.export import export_searcher
+from picsearch.searcher.export import export_searcher
 
 COLOURS = ["red", "green", "blue", "yellow", "white", "black", "purple", "orange"]
 
@@ -70,6 +70,37 @@ def test_searcher_answers_like_its_library(tiny_library, tiny_searcher: Path) ->
     pixels = np.asarray(Image.open(query).convert("RGB"))
     assert images.search(pixels).ids[0] == top.id
     assert images.search(Image.open(query), k=2).ids[0] == top.id
+
+
+def test_searchers_take_the_librarys_search_query(
+    tiny_library, tiny_searcher: Path, tmp_path: Path
+) -> None:
+    """A SearchQuery asks a searcher what the same keywords ask it (and the library);
+    what a kind of searcher cannot answer is refused in one line."""
+    texts = TextSearcher.create_from_file(tiny_searcher)
+    images = ImageSearcher.create_from_file(tiny_searcher)
+    folder = tmp_path / "photos" / "more"
+    query = picsearch.SearchQuery(text="something red", k=3, folder=folder)
+    found = texts.search(query).ids
+    assert found == texts.search("something red", k=3, folder=folder).ids
+    assert found == [h.id for h in tiny_library.search(query)] and len(found) == 3
+    photo = tiny_library.get(found[0]).path
+    assert images.search(picsearch.SearchQuery(image=photo, k=2)).ids == (
+        images.search(photo, k=2).ids
+    )
+    refusals = [
+        (texts, picsearch.SearchQuery(text="red", image=photo), "TextSearcher takes no image"),
+        (texts, picsearch.SearchQuery(like=found[0]), "TextSearcher takes no like"),
+        (images, picsearch.SearchQuery(text="red", image=photo), "ImageSearcher takes no text"),
+        (images, picsearch.SearchQuery(k=2, bw=False), "give an example image"),
+        (texts, picsearch.SearchQuery(text="red", k=0), "k must be a whole number"),
+    ]
+    for searcher, refused, message in refusals:
+        with pytest.raises(picsearch.InvalidInput, match=message) as caught:
+            searcher.search(refused)
+        assert "\n" not in str(caught.value)
+    with pytest.raises(picsearch.InvalidInput, match="as a SearchQuery or as keywords, not both"):
+        texts.search(query, k=2)
 
 
 def test_cli_export_then_search(tiny_library, tmp_path: Path, capsys) -> None:

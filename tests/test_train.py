@@ -549,8 +549,8 @@ def test_unfrozen_text_layer_trains_and_is_what_search_uses(
     import torch
 
     from picsearch.encoders.dual import DualEncoder
-    from picsearch.export import export_searcher
     from picsearch.searcher import SearcherOptions, TextSearcher
+    from picsearch.searcher.export import export_searcher
     from picsearch.train.text_tower import PREFIX
 
     folder = unfrozen.folder

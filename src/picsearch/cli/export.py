@@ -29,7 +29,7 @@ def register(commands: Commands) -> None:
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    from ..export import export_searcher
+    from ..searcher.export import export_searcher
 
     with Library(args.db, create=False) as library:
         report = export_searcher(library, args.output, quantize=args.quantize)

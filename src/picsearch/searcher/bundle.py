@@ -13,13 +13,14 @@ Layout (every member stored uncompressed; see docs/searcher.md)::
 Reading never executes anything from the file: JSON, ``np.load(allow_pickle=False)``,
 ONNX graphs and the engines' own index formats only, each part checked against the
 manifest's SHA-256 before it is used. The manifest itself is checked field by field
-(type and range, see ``searcher_manifest``) when the file is opened.
+(type and range, see ``manifest``) when the file is opened.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import zipfile
 from collections.abc import Iterator
@@ -27,8 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .errors import PicsearchError
-from .searcher_manifest import FORMAT, FORMAT_VERSION, Manifest, ManifestFieldError
+from ..errors import PicsearchError
+from .manifest import FORMAT, FORMAT_VERSION, Manifest
+from .rules import ManifestFieldError
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "SearcherFileError", "BundleReader", "write_bundle"]
 
@@ -79,7 +81,7 @@ class BundleReader:
     manifest: Manifest = field(init=False)
 
     @classmethod
-    def open(cls, path: str | Path) -> BundleReader:
+    def open(cls, path: str | os.PathLike[str]) -> BundleReader:
         path = Path(path).expanduser()
         try:
             archive = zipfile.ZipFile(path)

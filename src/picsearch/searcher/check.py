@@ -6,10 +6,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .encoders.imagenet import class_names
-from .encoders.tiny import COLOURS
-from .library import Library
-from .searcher import ImageSearcher, SearcherOptions, TextSearcher
+from ..encoders.imagenet import class_names
+from ..encoders.tiny import COLOURS
+from ..library import Library
+from .reader import ImageSearcher, SearcherOptions, TextSearcher
 
 __all__ = ["compare_with_library", "probe_texts"]
 

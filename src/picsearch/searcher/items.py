@@ -28,13 +28,13 @@ from typing import Any
 
 import numpy as np
 
+from ..concepts.base import Concept, Detections
+from ..concepts.filters import Filters
+from ..concepts.fusion import query_words, rank_text_only
+from ..concepts.store import SCHEMA, ConceptStore, TextMatch
+from ..errors import InvalidInput
+from ..query import Moment, moment_ns
 from .bundle import BundleReader
-from .concepts.base import Concept, Detections
-from .concepts.filters import Filters
-from .concepts.fusion import query_words, rank_text_only
-from .concepts.store import SCHEMA, ConceptStore, TextMatch
-from .errors import InvalidInput
-from .query import Moment, moment_ns
 
 __all__ = ["CONCEPTS_PART", "MTIME_PART", "SearcherItems"]
 
@@ -62,7 +62,7 @@ class SearcherItems:
         self.metadata = metadata
         self.mtime_ns = mtime_ns
         self.concepts = concepts
-        self.has_text = bool(concepts) and any(c and c["text"] for c in concepts)
+        self.has_text = any(c and c["text"] for c in concepts or [])
         self._store: ConceptStore | None = None
         self._lock = threading.Lock()
 
@@ -104,7 +104,7 @@ class SearcherItems:
             seen["text"] if seen else "",
         )
 
-    # -- filters, as Library._subset applies them --------------------------------------
+    # -- filters, as the library applies them --------------------------------------------
     def subset(
         self,
         folder: str | os.PathLike[str] | None,

@@ -14,12 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, ann
+from .. import __version__, ann
+from ..concepts import Stored
+from ..display import path_text
+from ..encoders import ExportsQueryModel
+from ..errors import InvalidInput, LibraryError, require
+from ..library import Library, row_metadata
 from .bundle import FORMAT, FORMAT_VERSION, write_bundle
-from .concepts import Stored
-from .errors import InvalidInput, LibraryError, require
-from .library import Library, row_metadata
-from .searcher_manifest import QUANTIZE
+from .manifest import QUANTIZE
 
 __all__ = ["ExportReport", "export_searcher", "QUANTIZE"]
 #: How many built-in text probes and library photos the export checks itself with.
@@ -71,7 +73,7 @@ def export_searcher(
     if not len(library):
         raise LibraryError(f"{library.path} is empty: index some photos before exporting")
     encoder = library.encoder
-    if not hasattr(encoder, "export_query_model"):
+    if not isinstance(encoder, ExportsQueryModel):
         raise InvalidInput(f"model '{library.model}' cannot be exported to a searcher yet")
     started = time.perf_counter()
     output = Path(output).expanduser()
@@ -153,7 +155,7 @@ def _int8_copy(index: ann.AnnIndex) -> ann.AnnIndex:
 
 def _write_items(library: Library, folder: Path) -> int:
     """Each item's id and metadata, and what the search filters read: its file time and
-    what the concept bank saw in it (see searcher_items)."""
+    what the concept bank saw in it (see ``items``)."""
     folder.mkdir(parents=True)
     ids = library.ids()
     rows = library.rows(ids)
@@ -162,7 +164,7 @@ def _write_items(library: Library, folder: Path) -> int:
     for i in ids.tolist():
         # "path" is the photo's own: an application field of that name does not replace it.
         fields = {k: v for k, v in row_metadata(rows[i]).items() if k != "path"}
-        items.append({"path": _display(rows[i].path), **fields})
+        items.append({"path": path_text(rows[i].path), **fields})
         concepts.append(_seen(stored[i]) if i in stored else None)
     np.save(folder / "ids.npy", ids.astype(np.int64))
     np.save(folder / "mtime_ns.npy", np.array([rows[i].mtime_ns for i in ids.tolist()], np.int64))
@@ -205,7 +207,7 @@ def _report(
     count: int,
     seconds: float,
 ) -> ExportReport:
-    from .export_check import compare_with_library
+    from .check import compare_with_library
 
     checks = compare_with_library(library, output, text_probes=TEXT_PROBES, images=IMAGE_PROBES)
     return ExportReport(
@@ -218,8 +220,3 @@ def _report(
         seconds=round(seconds, 2),
         **checks,
     )
-
-
-def _display(path: str) -> str:
-    """A path as JSON-safe text (undecodable bytes shown as backslash escapes)."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")

@@ -1,8 +1,8 @@
 """The manifest of a searcher file as typed, range-checked dataclasses.
 
-Each field carries its rule (type, allowed values or range) in the dataclass
-field's metadata, and every dataclass checks its fields when it is built, from
-JSON or from Python. So a crafted manifest (a resize to a million pixels, a
+Each field carries its rule (type, allowed values or range, see ``rules``) in
+the dataclass field's metadata, and every dataclass checks its fields when it is
+built, from JSON or from Python. So a crafted manifest (a resize to a million pixels, a
 crop of zero, an unknown resampling filter, dimensions of a billion) is
 refused with the field named before any of it is used. Fields this reader
 does not know are ignored, so later additions to the format still open.
@@ -10,11 +10,23 @@ does not know are ignored, so later additions to the format still open.
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from .rules import (
+    Checked,
+    Flag,
+    Int,
+    ManifestFieldError,
+    Names,
+    Number,
+    Section,
+    Several,
+    Table,
+    Text,
+    rule,
+)
 
 __all__ = [
     "FORMAT",
@@ -23,7 +35,6 @@ __all__ = [
     "RESAMPLE",
     "MAX_SIDE",
     "MAX_DIM",
-    "ManifestFieldError",
     "Part",
     "Preprocess",
     "TextEncoder",
@@ -49,199 +60,11 @@ MAX_ITEMS = 2**40
 MAX_PART_BYTES = 2**50
 #: Largest magnitude of a pixel scale or shift (honest ones are below 300).
 MAX_PIXEL_FACTOR = 1e6
-MAX_CHARS = 4096
 SPACES = ("joint", "visual")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 #: A member name: safe characters, no absolute path, no "." or ".." component.
 _MEMBER = re.compile(r"(?!\.\.?(/|$))(?!.*/\.\.?(/|$))[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
 
-
-class ManifestFieldError(Exception):
-    """One manifest field is missing, of the wrong type or out of range."""
-
-    def __init__(self, name: str, problem: str) -> None:
-        super().__init__(f"field {name} {problem}")
-        self.name = name
-        self.problem = problem
-
-    def within(self, prefix: str) -> ManifestFieldError:
-        return ManifestFieldError(f"{prefix}.{self.name}", self.problem)
-
-
-def _shown(value: Any) -> str:
-    """A value for a one-line message: JSON-ish, and short whatever its size."""
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return _is_int(value) or (isinstance(value, float) and math.isfinite(value))
-
-
-# -- rules: each checks one JSON value and returns it in its Python form --------------
-
-
-@dataclass(frozen=True)
-class Int:
-    low: int
-    high: int
-
-    def parse(self, value: Any, name: str) -> int:
-        if not _is_int(value):
-            raise ManifestFieldError(name, f"must be a whole number, not {_shown(value)}")
-        if not self.low <= value <= self.high:
-            raise ManifestFieldError(name, f"is {_shown(value)}, outside {self.low}..{self.high}")
-        return value
-
-
-@dataclass(frozen=True)
-class Number:
-    low: float
-    high: float
-
-    def parse(self, value: Any, name: str) -> float:
-        if not _is_number(value):
-            raise ManifestFieldError(name, f"must be a finite number, not {_shown(value)}")
-        if not self.low <= value <= self.high:
-            raise ManifestFieldError(
-                name, f"is {_shown(value)}, outside {self.low:g}..{self.high:g}"
-            )
-        return float(value)
-
-
-@dataclass(frozen=True)
-class Text:
-    choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None
-    pattern: re.Pattern[str] | None = None
-    max_chars: int = MAX_CHARS
-
-    def parse(self, value: Any, name: str) -> str:
-        if not isinstance(value, str):
-            raise ManifestFieldError(name, f"must be text, not {_shown(value)}")
-        choices = self.choices() if callable(self.choices) else self.choices
-        if choices is not None and value not in choices:
-            allowed = ", ".join(choices)
-            raise ManifestFieldError(name, f"must be one of {allowed}, not {_shown(value)}")
-        if len(value) > self.max_chars or (self.pattern and not self.pattern.fullmatch(value)):
-            raise ManifestFieldError(name, f"is not a valid value: {_shown(value)}")
-        return value
-
-
-@dataclass(frozen=True)
-class Flag:
-    def parse(self, value: Any, name: str) -> bool:
-        if not isinstance(value, bool):
-            raise ManifestFieldError(name, f"must be true or false, not {_shown(value)}")
-        return value
-
-
-@dataclass(frozen=True)
-class Several:
-    """A fixed-length list of values that each follow ``item``."""
-
-    item: Int | Number
-    count: int
-
-    def parse(self, value: Any, name: str) -> tuple:
-        if not isinstance(value, list | tuple) or len(value) != self.count:
-            raise ManifestFieldError(name, f"must be a list of {self.count}, not {_shown(value)}")
-        return tuple(self.item.parse(v, f"{name}[{i}]") for i, v in enumerate(value))
-
-
-@dataclass(frozen=True)
-class Names:
-    """A non-empty list of distinct names from ``choices``."""
-
-    choices: tuple[str, ...]
-
-    def parse(self, value: Any, name: str) -> tuple[str, ...]:
-        if (
-            not isinstance(value, list | tuple)
-            or not value
-            or len(set(map(str, value))) != len(value)
-        ):
-            raise ManifestFieldError(
-                name, f"must be a list of distinct names from {', '.join(self.choices)}"
-            )
-        return tuple(Text(self.choices).parse(v, f"{name}[{i}]") for i, v in enumerate(value))
-
-
-@dataclass(frozen=True)
-class Section:
-    """A nested object, checked by its own dataclass."""
-
-    kind: type[Checked]
-
-    def parse(self, value: Any, name: str) -> Checked:
-        if isinstance(value, self.kind):
-            return value
-        if not isinstance(value, Mapping):
-            raise ManifestFieldError(name, f"must be an object, not {_shown(value)}")
-        try:
-            return self.kind.from_json(value)
-        except ManifestFieldError as exc:
-            raise exc.within(name) from None
-
-
-@dataclass(frozen=True)
-class Table:
-    """An object whose keys follow ``key`` and whose values follow ``value``."""
-
-    key: Text
-    value: Section
-    max_entries: int
-
-    def parse(self, value: Any, name: str) -> dict[str, Any]:
-        if not isinstance(value, Mapping):
-            raise ManifestFieldError(name, f"must be an object, not {_shown(value)}")
-        for key in value:
-            self.key.parse(key, f"{name} key")
-        if len(value) > self.max_entries:
-            raise ManifestFieldError(name, f"has more than {self.max_entries} entries")
-        return {key: self.value.parse(entry, f"{name}.{key}") for key, entry in value.items()}
-
-
-Rule = Int | Number | Text | Flag | Several | Names | Section | Table
-
-
-def rule(check: Rule, *, nullable: bool = False) -> dict[str, Any]:
-    """Field metadata: how the field's value is checked."""
-    return {"rule": check, "nullable": nullable}
-
-
-class Checked:
-    """A dataclass whose constructor checks every field against its rule."""
-
-    #: Fields that must appear in the JSON (the others have defaults).
-    required: ClassVar[tuple[str, ...]] = ()
-
-    def __post_init__(self) -> None:
-        for spec in fields(self):  # type: ignore[arg-type]
-            value = getattr(self, spec.name)
-            if "rule" not in spec.metadata or (value is None and spec.metadata["nullable"]):
-                continue
-            object.__setattr__(self, spec.name, spec.metadata["rule"].parse(value, spec.name))
-        self.check()
-
-    def check(self) -> None:
-        """Rules across fields (each class adds its own)."""
-
-    @classmethod
-    def from_json(cls, data: Any) -> Any:
-        if not isinstance(data, Mapping):
-            raise ManifestFieldError("(top)", f"must be an object, not {_shown(data)}")
-        names = [spec.name for spec in fields(cls) if "rule" in spec.metadata]  # type: ignore[arg-type]
-        for name in cls.required:
-            if name not in data:
-                raise ManifestFieldError(name, "is missing")
-        return cls(**{name: data[name] for name in names if name in data})
-
-
-# -- the manifest's sections ---------------------------------------------------------------
 
 _SIDE = Int(1, MAX_SIDE)
 _FACTOR = Number(-MAX_PIXEL_FACTOR, MAX_PIXEL_FACTOR)
@@ -288,12 +111,12 @@ class Preprocess(Checked):
     @property
     def output_size(self) -> tuple[int, int]:
         """(height, width) of the pixels the graph receives."""
-        return self.crop or self.resize  # type: ignore[return-value]
+        return self.crop or self.resize or (0, 0)  # check() made sure one is given
 
     @property
     def short_side(self) -> int:
         """The short side a query image is decoded to before preprocessing."""
-        return self.resize_short or min(self.resize or self.crop)  # type: ignore[type-var]
+        return self.resize_short or min(self.resize or self.crop or (0,))
 
 
 @dataclass(frozen=True)
@@ -347,7 +170,7 @@ class Model(Checked):
 
 
 def _index_backends() -> tuple[str, ...]:
-    from . import ann
+    from .. import ann
 
     return tuple(name for name in ann.backends() if name != "auto")
 
@@ -410,9 +233,9 @@ class Manifest(Checked):
                     raise ManifestFieldError(f"encoders.{name}", f"names {member}, not in parts")
         if "joint" not in self.spaces:
             raise ManifestFieldError("spaces", "has no joint index")
-        for space in self.encoders.image.outputs:
-            if space not in self.spaces:
-                raise ManifestFieldError("encoders.image.outputs", f"names {space}, not in spaces")
+        for output in self.encoders.image.outputs:
+            if output not in self.spaces:
+                raise ManifestFieldError("encoders.image.outputs", f"names {output}, not in spaces")
         for name, space in self.spaces.items():
             self._check_space(name, space)
 
