@@ -64,10 +64,11 @@ class ItemRow(NamedTuple):
     visual: bytes | None
 
 
+_ITEM_COLUMNS = list(ItemRow.__annotations__)  # the fields, in order
 #: Adds or replaces ItemRows, column for column.
 INSERT_ITEM_ROWS = (
-    f"INSERT OR REPLACE INTO items ({', '.join(ItemRow._fields)})"
-    f" VALUES ({','.join('?' * len(ItemRow._fields))})"
+    f"INSERT OR REPLACE INTO items ({', '.join(_ITEM_COLUMNS)})"
+    f" VALUES ({','.join('?' * len(_ITEM_COLUMNS))})"
 )
 
 

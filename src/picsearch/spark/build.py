@@ -155,7 +155,11 @@ def _fill(
     parallel = {space: opts for space, opts in plans.items() if opts is not None}
     size = max((index_parts.sample_size(n, o) for o in parallel.values()), default=0)
     sample_at = np.sort(rng.choice(n, size=size, replace=False)) if parallel else np.empty(0, int)
-    query_at = np.sort(rng.choice(n, size=min(n, TUNE_QUERIES), replace=False)) if parallel else []
+    query_at = (
+        np.sort(rng.choice(n, size=min(n, TUNE_QUERIES), replace=False))
+        if parallel
+        else np.empty(0, int)
+    )
     stores = {s: make_store(o.reorder_dtype, _dim(manifest, s)) for s, o in parallel.items()}
     picked: dict[str, list[np.ndarray]] = {s: [] for s in parallel}
     asked: dict[str, list[np.ndarray]] = {s: [] for s in parallel}
@@ -167,7 +171,7 @@ def _fill(
         ids.append(table.column("id").to_numpy())
         offsets.append(offset)
         take = _within(sample_at, offset, rows)
-        ask = _within(np.asarray(query_at), offset, rows)
+        ask = _within(query_at, offset, rows)
         for space in parallel:
             vectors = shards.column_vectors(table, space)
             stores[space].append(vectors)
@@ -184,7 +188,7 @@ def _fill(
         stores=stores,
         samples={s: _stack(picked[s], _dim(manifest, s)) for s in parallel},
         queries={s: _stack(asked[s], _dim(manifest, s)) for s in parallel},
-        query_ids=all_ids[np.asarray(query_at, dtype=np.int64)] if parallel else all_ids[:0],
+        query_ids=all_ids[query_at.astype(np.int64)],
     )
 
 
@@ -222,14 +226,14 @@ def _parts(
 ) -> dict[str, Any]:
     """Train each space on its sample, then run one task per shard; returns what to merge."""
     scratch = storage.join(source, f"_index-build-{uuid.uuid4().hex[:12]}")
-    trained = {}
+    trained, train_seconds = {}, {}
     for space, options in plans.items():
         started = time.perf_counter()
         trained[space] = index_parts.train(filled.samples[space], options)
         log.info("%s: trained on %d vectors", space, len(filled.samples[space]))
         _put(storage.join(scratch, f"{space}.faiss"), trained[space])
         _put(storage.join(scratch, f"{space}.queries.npy"), _npy_bytes(filled.queries[space]))
-        trained[f"{space}:seconds"] = time.perf_counter() - started
+        train_seconds[space] = time.perf_counter() - started
     payloads = [
         json.dumps(
             {
@@ -256,7 +260,7 @@ def _parts(
         storage.delete_tree(scratch)
     return {
         "merged": merged,
-        "train_seconds": {s: trained[f"{s}:seconds"] for s in plans},
+        "train_seconds": train_seconds,
         "add_seconds": added - started,
         "merge_seconds": time.perf_counter() - added,
         "shards": len(payloads),

@@ -19,6 +19,7 @@ from ..encoders import load_encoder
 from ..errors import InvalidInput
 from ..images import DEFAULT_MAX_PIXELS
 from ..ingest import Skip
+from ..query import check_positive
 from . import shards, storage
 from .sources import Unit, list_units
 from .work import BatchHook, EmbedParams
@@ -80,29 +81,19 @@ def embed(
     """
     if engine not in ENGINES:
         raise InvalidInput(f"engine={engine!r} must be one of {', '.join(ENGINES)}")
-    for name, value in (("batch_size", batch_size), ("max_pixels", max_pixels)):
-        if not isinstance(value, int) or value < 1:
-            raise InvalidInput(f"{name} must be a whole number of at least 1, not {value!r}")
+    check_positive(batch_size=batch_size, max_pixels=max_pixels)
     started = time.perf_counter()
     out = os.fspath(out)
-    sources = [os.fspath(s) for s in sources]
+    paths = [os.fspath(s) for s in sources]
     encoder = load_encoder(model)  # names the model; its weights load in the tasks
     previous = shards.read_manifest(out, missing_ok=True)
     shards.check_model(previous, out, model, encoder.model_id)
-    units = list_units(sources, files_per_unit=files_per_unit)
+    units = list_units(paths, files_per_unit=files_per_unit)
     params = EmbedParams(out, model, encoder.model_id, max_pixels, batch_size, on_batch)
     done = _listed(previous, units, out)
     todo = [unit for unit in units if unit.index not in done]
     log.info("%d shards to write, %d already done, engine %s", len(todo), len(done), engine)
-    if engine == "spark":
-        from .session import spark_session
-        from .spark_job import run_on_spark
-
-        results = run_on_spark(spark or spark_session(master), todo, params) if todo else []
-    else:
-        from .local import run_locally
-
-        results = run_locally(todo, params, workers=workers)
+    results = _run(todo, params, engine, spark=spark, master=master, workers=workers)
     every = sorted([*done.values(), *results], key=lambda r: r.unit)
     storage.remove_temporaries(out)
     shards.write_manifest(
@@ -112,7 +103,7 @@ def embed(
             "model_id": encoder.model_id,
             "dim": encoder.dim,
             "visual_dim": encoder.visual_dim,
-            "sources": sources,
+            "sources": paths,
             "files_per_unit": files_per_unit,
             "rows": sum(r.rows for r in every),
             "skipped": sum(len(r.skipped) for r in every),
@@ -120,6 +111,26 @@ def embed(
         },
     )
     return _summary(out, engine, every, time.perf_counter() - started)
+
+
+def _run(
+    todo: list[Unit],
+    params: EmbedParams,
+    engine: str,
+    *,
+    spark: Any,
+    master: str | None,
+    workers: int | None,
+) -> list[shards.ShardResult]:
+    """Run the units' tasks on Spark or here; their shards' results."""
+    if engine == "spark":
+        from .session import spark_session
+        from .spark_job import run_on_spark
+
+        return run_on_spark(spark or spark_session(master), todo, params) if todo else []
+    from .local import run_locally
+
+    return run_locally(todo, params, workers=workers)
 
 
 def _listed(

@@ -27,7 +27,16 @@ from ..ann.store import Float32Store, Int8Store, merge_topk, scan_topk
 from ..errors import InvalidInput, require
 from . import shards, storage
 
-__all__ = ["faiss_options", "train", "shard_part", "merge_parts", "write_index", "min_train"]
+__all__ = [
+    "faiss_options",
+    "train",
+    "shard_part",
+    "merge_parts",
+    "write_index",
+    "min_train",
+    "sample_size",
+    "tree_of",
+]
 
 #: Training vectors per leaf (FAISS asks for at least 39), and at least this many in all.
 TRAIN_PER_LEAF = 50
@@ -60,13 +69,20 @@ def faiss_options(n: int, dim: int, requested: IndexOptions) -> IndexOptions:
     )
 
 
+def tree_of(options: IndexOptions) -> Tree:
+    """The leaves of options ``faiss_options`` made (it always sets them)."""
+    if options.tree is None:
+        raise ValueError("shard-parallel FAISS options have a tree")
+    return options.tree
+
+
 def min_train(options: IndexOptions) -> int:
     """Vectors the engine needs before it can be trained (as the faiss backend asks)."""
-    return max(1000, 4 * options.tree.num_leaves)
+    return max(1000, 4 * tree_of(options).num_leaves)
 
 
 def sample_size(n: int, options: IndexOptions) -> int:
-    return min(n, max(TRAIN_PER_LEAF * options.tree.num_leaves, TRAIN_MIN))
+    return min(n, max(TRAIN_PER_LEAF * tree_of(options).num_leaves, TRAIN_MIN))
 
 
 def _factory(dim: int, options: IndexOptions) -> str:
@@ -76,7 +92,7 @@ def _factory(dim: int, options: IndexOptions) -> str:
         body = f"PQ{dim // q.dims_per_block}x4"
     else:
         body = "SQ8" if q == "int8" else "Flat"
-    return f"IVF{options.tree.num_leaves},{body}"
+    return f"IVF{tree_of(options).num_leaves},{body}"
 
 
 def train(sample: np.ndarray, options: IndexOptions) -> bytes:
@@ -113,7 +129,7 @@ def shard_part(payload: str) -> str:
     table = shards.read_shard(job["embeddings"], job["entry"])
     ids = table.column("id").to_numpy()
     offset = int(job["offset"])
-    arrays: dict[str, np.ndarray] = {}
+    arrays: dict[str, Any] = {}  # np.savez's keywords (typed loosely by numpy)
     for space in job["spaces"]:
         vectors = shards.column_vectors(table, space)
         trained = _cached(storage.join(job["scratch"], f"{space}.faiss"), bytes)

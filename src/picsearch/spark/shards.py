@@ -15,7 +15,7 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -123,7 +123,12 @@ def footer_bytes(record: dict[str, Any]) -> dict[bytes, bytes]:
 
 
 # -- the manifest --------------------------------------------------------------
+@overload
+def read_manifest(folder: str, *, missing_ok: Literal[False] = False) -> dict[str, Any]: ...
+@overload
+def read_manifest(folder: str, *, missing_ok: bool) -> dict[str, Any] | None: ...
 def read_manifest(folder: str, *, missing_ok: bool = False) -> dict[str, Any] | None:
+    """The manifest of an embeddings folder (``missing_ok``: None when there is none)."""
     uri = storage.join(folder, MANIFEST)
     try:
         manifest = json.loads(storage.read_bytes(uri))

@@ -63,8 +63,8 @@ def finish_space(
         "backend": "faiss",
         "size": len(index),
         "how": f"{parts['shards']} shards added in parallel ({parts['engine']})",
-        "leaves": options.tree.num_leaves,
-        "leaves_to_search": options.tree.num_leaves_to_search,
+        "leaves": index_parts.tree_of(options).num_leaves,
+        "leaves_to_search": index_parts.tree_of(options).num_leaves_to_search,
         "reorder": options.reorder,
         "recall@10": recall,
         "train_seconds": round(parts["train_seconds"][space], 3),
@@ -88,7 +88,7 @@ def _tuned(
     tunes a library's index, on queries whose exact answers the shard tasks computed."""
     target = requested.recall_target
     (searched, reorder, recall, ms), table = tune(index, queries, truth, self_ids, target)
-    leaves = options.tree.num_leaves
+    leaves = index_parts.tree_of(options).num_leaves
     tuned = {
         "requested": requested.replace(tuned={}).to_dict(),
         "chose": "faiss",
