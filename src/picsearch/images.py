@@ -173,7 +173,7 @@ def decode(data: bytes, *, short_side: int, max_pixels: int) -> tuple[Image.Imag
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            image = Image.open(io.BytesIO(data))
+            image: Image.Image = Image.open(io.BytesIO(data))
             width, height = image.size
             if width * height > max_pixels:
                 raise Unusable(
