@@ -22,8 +22,7 @@ from .searcher import (
     SearchResult,
     TextSearcher,
 )
-
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "open",

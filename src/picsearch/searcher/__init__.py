@@ -11,6 +11,7 @@ pixels. ``export`` writes a library to a searcher file (``export_searcher``) and
 from __future__ import annotations
 
 from .bundle import SearcherFileError
+from .export import ExportReport, export_searcher
 from .preprocess import preprocess
 from .reader import ImageInput, ImageSearcher, TextSearcher
 from .results import NearestNeighbor, SearcherOptions, SearchResult
@@ -24,4 +25,6 @@ __all__ = [
     "ImageInput",
     "SearcherFileError",
     "preprocess",
+    "ExportReport",
+    "export_searcher",
 ]

@@ -14,12 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__, ann
+from .. import ann
 from ..concepts import Stored
 from ..display import path_text
 from ..encoders import ExportsQueryModel
 from ..errors import InvalidInput, LibraryError, require
 from ..library import Library, row_metadata
+from ..version import __version__
 from .bundle import FORMAT, FORMAT_VERSION, write_bundle
 from .manifest import QUANTIZE
 
