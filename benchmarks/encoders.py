@@ -177,7 +177,8 @@ def speed(seconds: float = 4.0) -> None:
     import torch
 
     from picsearch.encoders import onnx_export
-    from picsearch.encoders.default import DefaultEncoder, load_efficientnet_lite0
+    from picsearch.encoders.default import DefaultEncoder
+    from picsearch.encoders.effnet import load_efficientnet_lite0
 
     threads = onnx_export.num_threads()
     torch.set_num_threads(threads)

@@ -43,8 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import captioned_sets  # noqa: E402
 
 from picsearch.encoders import load_encoder  # noqa: E402
-from picsearch.evaluate import RetrievalReport, evaluate_model  # noqa: E402
 from picsearch.train import FeatureStore, TrainOptions, read_captions, train  # noqa: E402
+from picsearch.train.evaluate import RetrievalReport, evaluate_model  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
 ANN_CACHE = DATA / "fashion-default-60000-1000.npy"

@@ -192,7 +192,7 @@ def test_default_text_matches_sentence_transformers(default_encoder):
 
 def test_default_image_onnx_matches_pytorch(default_encoder, photos):
     torch = pytest.importorskip("torch")
-    from picsearch.encoders.default import load_efficientnet_lite0
+    from picsearch.encoders.effnet import load_efficientnet_lite0
 
     net, _ = load_efficientnet_lite0()
     batch = np.stack([default_encoder.preprocess(image) for image in photos.values()])

@@ -24,10 +24,10 @@ from conftest import solid_photo
 from PIL import Image, ImageDraw
 
 import picsearch
-from picsearch import encoders
 from picsearch.catalog import Catalog
 from picsearch.cli import main
 from picsearch.concepts import ConceptBank
+from picsearch.encoders import registry as encoders
 from picsearch.encoders.tiny import COLOURS, TinyEncoder
 from picsearch.images import DEFAULT_MAX_PIXELS, decode
 from picsearch.ingest import index_paths

@@ -16,7 +16,7 @@ from conftest import solid_photo
 from PIL import Image
 
 import picsearch
-from picsearch import encoders
+from picsearch.encoders import registry as encoders
 from picsearch.encoders.tiny import TinyEncoder
 
 

@@ -21,7 +21,8 @@ import picsearch
 from picsearch.cli import main
 from picsearch.encoders import load_encoder
 from picsearch.errors import InvalidInput, ModelMismatch
-from picsearch.evaluate import (
+from picsearch.train import FeatureStore, TrainOptions, read_captions, train
+from picsearch.train.evaluate import (
     average_precision,
     caption_ranks,
     class_query,
@@ -29,7 +30,6 @@ from picsearch.evaluate import (
     image_ranks,
     recall_at,
 )
-from picsearch.train import FeatureStore, TrainOptions, read_captions, train
 
 COLOURS = {
     "red": (220, 40, 40),
@@ -129,7 +129,7 @@ def test_onnx_heads_match_the_torch_heads() -> None:
     import onnxruntime as ort
     import torch
 
-    from picsearch.train.export import head_graph
+    from picsearch.encoders.dual_format import head_graph
     from picsearch.train.heads import DualHeads, state_to_numpy
 
     torch.manual_seed(3)
@@ -529,7 +529,7 @@ def torch_text_tower(folder: Path):
     """The pretrained MiniLM with the folder's tuned layer loaded, its heads, and its weights."""
     import torch
 
-    from picsearch.train.export import load_weights
+    from picsearch.encoders.dual_format import load_weights
     from picsearch.train.heads import DualHeads, numpy_to_state
     from picsearch.train.text_tower import PREFIX, TextTower
 
@@ -594,7 +594,7 @@ def test_unfrozen_text_layer_trains_and_is_what_search_uses(
 
 @pytest.mark.slow
 def test_unfrozen_run_resumes_to_the_same_weights(unfrozen, shapes, cache, tmp_path: Path) -> None:
-    from picsearch.train.export import load_weights
+    from picsearch.encoders.dual_format import load_weights
 
     captions, val = read_captions(shapes["train"]), read_captions(shapes["val"])
 

@@ -4,25 +4,36 @@
 ``clip:/path/to/dir``  a CLIP or SigLIP model from a local Hugging Face folder
 ``dual:/path/to/dir``  a dual encoder trained by ``picsearch train`` (heads over the default)
 ``tiny``               a deterministic, dependency-free colour encoder for tests and examples
+
+Each family's module is imported on first use of its spec. Optional abilities
+(``PreparesImages``, ``ExportsQueryModel``...) are Protocols checked with
+``isinstance``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from .base import (
+    Encoder,
+    ExportsQueryModel,
+    ImageEmbeddings,
+    OnnxGraphBase,
+    PreparesImages,
+    ProjectsBase,
+    normalize,
+)
+from .registry import load_encoder, register_encoder
 
-from ..errors import InvalidInput
-from .base import Encoder, ImageEmbeddings, normalize
-
-__all__ = ["Encoder", "ImageEmbeddings", "load_encoder", "register_encoder", "normalize"]
-
-_Factory = Callable[[str], Encoder]
-_FACTORIES: dict[str, _Factory] = {}
-_CACHE: dict[str, Encoder] = {}
-
-
-def register_encoder(family: str, factory: _Factory) -> None:
-    """Make ``family`` or ``family:ARG`` specs build encoders with ``factory(ARG)``."""
-    _FACTORIES[family] = factory
+__all__ = [
+    "Encoder",
+    "ImageEmbeddings",
+    "load_encoder",
+    "register_encoder",
+    "normalize",
+    "PreparesImages",
+    "ExportsQueryModel",
+    "OnnxGraphBase",
+    "ProjectsBase",
+]
 
 
 def _default(arg: str) -> Encoder:
@@ -53,16 +64,3 @@ register_encoder("default", _default)
 register_encoder("clip", _clip)
 register_encoder("tiny", _tiny)
 register_encoder("dual", _dual)
-
-
-def load_encoder(spec: str = "default") -> Encoder:
-    """Build (once per process) the encoder a model spec names."""
-    if spec in _CACHE:
-        return _CACHE[spec]
-    family, _, arg = spec.partition(":")
-    if family not in _FACTORIES:
-        known = ", ".join(sorted(_FACTORIES))
-        raise InvalidInput(f"unknown model '{spec}': use one of {known} (e.g. --model default)")
-    encoder = _FACTORIES[family](arg)
-    _CACHE[spec] = encoder
-    return encoder

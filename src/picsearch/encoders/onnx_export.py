@@ -20,7 +20,7 @@ import re
 import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ import numpy as np
 
 from ..errors import PicsearchError, require
 from ..paths import cache_dir
+from . import graphs
 
 __all__ = [
     "THREADS_ENV",
@@ -50,8 +51,8 @@ log = logging.getLogger(__name__)
 THREADS_ENV = "PICSEARCH_THREADS"
 #: The smallest cosine between PyTorch and ONNX Runtime outputs an export may have.
 MIN_COSINE = 0.9999
-#: Opset of the exported graphs (LayerNormalization needs 17).
-OPSET = 17
+#: Opset of the exported graphs: that of every graph picsearch writes.
+OPSET = graphs.OPSET
 
 _LOCKS: dict[Path, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
@@ -78,6 +79,14 @@ class ExportSpec:
     example: dict[str, np.ndarray] | None = None
     #: Extra facts recorded in the sidecar .json (weights file, versions...).
     info: dict[str, Any] = field(default_factory=dict)
+
+    def names(self) -> dict[str, Any]:
+        """The graph's input and output names and dynamic axes, as torch.onnx.export takes them."""
+        return {
+            "input_names": self.input_names,
+            "output_names": self.output_names,
+            "dynamic_axes": self.dynamic_axes,
+        }
 
 
 def num_threads() -> int:
@@ -157,7 +166,9 @@ def _lock_for(path: Path) -> threading.Lock:
         return _LOCKS.setdefault(path, threading.Lock())
 
 
-def export_onnx(path: Path, build: Callable[[], ExportSpec], *, min_cosine: float = MIN_COSINE):
+def export_onnx(
+    path: Path, build: Callable[[], ExportSpec], *, min_cosine: float = MIN_COSINE
+) -> dict[str, Any] | None:
     """Export the module ``build()`` returns to ``path`` unless it is already there.
 
     Returns the parity record (a dict) of a new export, or None when the file
@@ -176,7 +187,9 @@ def export_onnx(path: Path, build: Callable[[], ExportSpec], *, min_cosine: floa
             return _export(path, build, torch, started, min_cosine)
 
 
-def _export(path: Path, build: Callable[[], ExportSpec], torch, started: float, min_cosine: float):
+def _export(
+    path: Path, build: Callable[[], ExportSpec], torch: Any, started: float, min_cosine: float
+) -> dict[str, Any]:
     spec = build()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp.onnx")
@@ -184,17 +197,8 @@ def _export(path: Path, build: Callable[[], ExportSpec], torch, started: float, 
         example = spec.example or spec.parity_inputs[0]
         args = tuple(torch.from_numpy(np.ascontiguousarray(example[n])) for n in spec.input_names)
         with torch.no_grad():
-            torch.onnx.export(
-                spec.module,
-                args,
-                str(tmp),
-                input_names=spec.input_names,
-                output_names=spec.output_names,
-                dynamic_axes=spec.dynamic_axes,
-                opset_version=OPSET,
-                do_constant_folding=True,
-                dynamo=False,
-            )
+            options = {"opset_version": OPSET, "do_constant_folding": True, "dynamo": False}
+            torch.onnx.export(spec.module, args, str(tmp), **spec.names(), **options)
         record = _check_parity(spec, tmp, torch, min_cosine)
         record.update(
             seconds=round(time.perf_counter() - started, 2),
@@ -247,7 +251,7 @@ def _check_parity(spec: ExportSpec, onnx_file: Path, torch, min_cosine: float) -
 
 def cached_session(
     path: Path, build: Callable[[], ExportSpec], *, threads: int | None = None
-) -> tuple[Any, Mapping[str, Any] | None]:
+) -> tuple[Any, dict[str, Any] | None]:
     """Open the cached graph at ``path``, exporting it first if needed.
 
     A cached file ONNX Runtime cannot open (damaged, or from an incompatible

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from .base import ImageEmbeddings, normalize
+from . import graphs
+from .base import ImageEmbeddings, normalize, query_model_description
 
 __all__ = ["TinyEncoder", "COLOURS"]
 
@@ -67,21 +69,58 @@ class TinyEncoder:
 
     def export_query_model(self, folder: Path) -> dict:
         """The same encoder as self-contained ONNX graphs and a word-level tokenizer."""
-        from . import tiny_graphs
+        _write_tokenizer(folder / "tokenizer.json", list(COLOURS))
+        graphs.save(_text_graph(len(COLOURS)), folder / "text.onnx")
+        graphs.save(_image_graph(_PALETTE), folder / "image.onnx")
+        preprocess = {"resize": [16, 16], "resample": "bilinear"}
+        preprocess.update(scale=[1.0] * 3, shift=[0.0] * 3)
+        return query_model_description(["joint", "visual"], preprocess)
 
-        tiny_graphs.write_tokenizer(folder / "tokenizer.json", list(COLOURS))
-        tiny_graphs.write_text_graph(folder / "text.onnx", len(COLOURS))
-        tiny_graphs.write_image_graph(folder / "image.onnx", _PALETTE)
-        return {
-            "text": {"onnx": "text.onnx", "tokenizer": "tokenizer.json"},
-            "image": {
-                "onnx": "image.onnx",
-                "outputs": ["joint", "visual"],
-                "preprocess": {
-                    "resize": [16, 16],
-                    "resample": "bilinear",
-                    "scale": [1.0, 1.0, 1.0],
-                    "shift": [0.0, 0.0, 0.0],
-                },
-            },
-        }
+
+def _write_tokenizer(path: Path, words: list[str]) -> None:
+    """Lower-cased word-level tokens: id 0 pads, 1 is any other word, 2.. the colour words."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+
+    vocab = {"[PAD]": 0, "[UNK]": 1} | {word: i + 2 for i, word in enumerate(words)}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.Lowercase()
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+    tokenizer.enable_truncation(max_length=64)
+    tokenizer.save(str(path))
+
+
+def _text_graph(colours: int) -> Any:
+    """Counts of each colour word; no colour word at all: no preference (all ones)."""
+    g = graphs.Graph("tiny_text")
+    table = np.zeros((colours + 2, colours), dtype=np.float32)
+    table[2:] = np.eye(colours, dtype=np.float32)
+    onehot = g.op("Gather", [g.const("table", table), "input_ids"], axis=0)
+    mask = g.op("Unsqueeze", [g.to_float("attention_mask"), g.axes(2)])
+    counts = g.op("ReduceSum", [g.op("Mul", [onehot, mask]), g.axes(1)], keepdims=0)
+    total = g.op("ReduceSum", [counts, g.axes(1)], keepdims=1)
+    none = g.to_float(g.op("Equal", [total, g.const("zero", np.float32(0))]))
+    g.normalize(g.op("Add", [counts, none]), "embedding")
+    inputs = [g.value(name, ["n", "tokens"], np.int64) for name in ("input_ids", "attention_mask")]
+    return g.model("tiny_text", inputs, [g.value("embedding", ["n", colours])])
+
+
+def _image_graph(palette: np.ndarray) -> Any:
+    """joint: histogram of nearest palette colours; visual: mean colour of 16 stripes."""
+    g = graphs.Graph("tiny_image")
+    colours = len(palette)
+    hwc = g.op("Transpose", ["pixels"], perm=[0, 2, 3, 1])
+    flat = g.op("Reshape", [hwc, g.const("shape", np.array([-1, 256, 1, 3], dtype=np.int64))])
+    diff = g.op("Sub", [flat, g.const("palette", palette.reshape(1, 1, colours, 3))])
+    distance = g.op("ReduceSum", [g.op("Mul", [diff, diff]), g.axes(3)], keepdims=0)
+    nearest = g.op("ArgMin", [distance], axis=2, keepdims=0)
+    depth = g.const("depth", np.array(colours, dtype=np.int64))
+    values = g.const("values", np.array([0.0, 1.0], dtype=np.float32))
+    hits = g.op("OneHot", [nearest, depth, values], axis=-1)
+    g.normalize(g.op("ReduceSum", [hits, g.axes(1)], keepdims=0), "joint")
+    stripe_means = g.op("ReduceMean", [hwc], axes=[2], keepdims=0)
+    stripes = g.op("Reshape", [stripe_means, g.const("shape", np.array([-1, 48], dtype=np.int64))])
+    g.normalize(g.op("Sub", [stripes, g.const("middle", np.float32(127.5))]), "visual")
+    inputs = [g.value("pixels", ["n", 3, 16, 16])]
+    outputs = [g.value("joint", ["n", colours]), g.value("visual", ["n", 48])]
+    return g.model("tiny_image", inputs, outputs)

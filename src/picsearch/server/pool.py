@@ -19,6 +19,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TypeVar
 
+from ..encoders import PreparesImages
 from ..library import Library
 
 __all__ = ["LibraryPool", "DEFAULT_WORKERS"]
@@ -98,6 +99,5 @@ def _warm_up(library: Library) -> None:
     if not len(library):
         return
     library.search("a photo", k=1)
-    prepare = getattr(library.encoder, "prepare_images", None)
-    if prepare is not None:
-        prepare()
+    if isinstance(library.encoder, PreparesImages):
+        library.encoder.prepare_images()

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..encoders import Encoder, load_encoder
+from ..encoders import Encoder, PreparesImages, load_encoder
 from ..encoders.onnx_export import THREADS_ENV
 from ..images import Unusable, decode
 from . import shards, storage
@@ -62,9 +62,8 @@ def _load(model: str, threads: int | None) -> Encoder:
         # the executor, which runs one task per core.
         os.environ.setdefault(THREADS_ENV, str(threads))
     encoder = load_encoder(model)
-    prepare = getattr(encoder, "prepare_images", None)
-    if prepare is not None:
-        prepare()
+    if isinstance(encoder, PreparesImages):
+        encoder.prepare_images()
     _ENCODERS[model] = encoder
     _LOADS[0] += 1
     return encoder

@@ -139,8 +139,8 @@ def _coco_rows(path: Path) -> Iterator[_Row]:
         where = f"{path}: annotations[{i}]"
         image_id = str(_field(entry, "image_id", where, (int, str), COCO_SHAPE))
         caption = _field(entry, "caption", where, (str,), COCO_SHAPE)
-        name, label = files.get(image_id, (None, None))
-        yield image_id, name, caption, label
+        file_name, label = files.get(image_id, (None, None))
+        yield image_id, file_name, caption, label
 
 
 def _table_row(entry: dict[str, Any], where: str) -> _Row:

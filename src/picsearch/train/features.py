@@ -11,6 +11,7 @@ skipped, counted and named in a warning.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -132,36 +133,11 @@ def image_features(
     store = store or FeatureStore()
     model = encoder.model_id
     present = set.intersection(*(store.keys(model, kind) for kind in kinds))
-    skipped: Counter[str] = Counter()
-    items: list[_Item] = []
-    batch: list[_Item] = []
-
-    def prepare(index: int) -> _Item | str:
-        try:
-            file = read_file(paths[index])
-            if file.digest in present:
-                return _Item(index, file.digest, None)
-            image, _, _ = decode(file.data, short_side=encoder.decode_size, max_pixels=max_pixels)
-            return _Item(index, file.digest, encoder.preprocess(image))
-        except Unusable as exc:
-            return str(exc)
-
-    def flush() -> None:
-        if batch:
-            _embed(encoder, batch, store)
-            present.update(item.digest for item in batch)
-            batch.clear()
-
-    bar = tqdm(
-        total=len(paths),
-        unit="img",
-        desc="image features",
-        leave=False,
-        disable=None if progress else True,
-    )
-    with bar:
+    missing = _Missing(encoder, store, present, batch_size)
+    read = functools.partial(_read, paths, encoder, missing.present, max_pixels)
+    with _bar(len(paths), "img", "image features", progress) as bar:
         work = ordered_results(
-            prepare,
+            read,
             range(len(paths)),
             workers or os.cpu_count() or 1,
             batch_size,
@@ -171,22 +147,65 @@ def image_features(
             bar.update(1)
             if isinstance(result, str):
                 log.warning("skipped %s: %s", paths[index], result)
-                skipped["unusable images"] += 1
-                continue
-            items.append(result)
-            if result.array is not None and result.digest not in present:
-                batch.append(result)
-                if len(batch) >= batch_size:
-                    flush()
-        flush()
-    digests = [item.digest for item in items]
+                missing.skipped["unusable images"] += 1
+            else:
+                missing.add(result)
+        missing.flush()
+    digests = [item.digest for item in missing.items]
     vectors = {kind: _gather(store, model, kind, digests) for kind in kinds}
-    usable = np.array([item.index for item in items], dtype=np.int64)
-    return ImageFeatures(vectors=vectors, usable=usable, digests=digests, skipped=skipped)
+    usable = np.array([item.index for item in missing.items], dtype=np.int64)
+    return ImageFeatures(vectors=vectors, usable=usable, digests=digests, skipped=missing.skipped)
+
+
+def _read(
+    paths: Sequence[str | os.PathLike[str]],
+    encoder: Encoder,
+    present: set[str],
+    max_pixels: int,
+    index: int,
+) -> _Item | str:
+    """Image ``index`` read and preprocessed (unless its vectors are stored), or why not."""
+    try:
+        file = read_file(paths[index])
+        if file.digest in present:
+            return _Item(index, file.digest, None)
+        image, _, _ = decode(file.data, short_side=encoder.decode_size, max_pixels=max_pixels)
+        return _Item(index, file.digest, encoder.preprocess(image))
+    except Unusable as exc:
+        return str(exc)
+
+
+class _Missing:
+    """The usable images in order, and batches of those whose vectors are not stored yet."""
+
+    def __init__(self, encoder: Encoder, store: FeatureStore, present: set[str], size: int):
+        self.encoder, self.store, self.present, self.size = encoder, store, present, size
+        self.items: list[_Item] = []
+        self.batch: list[_Item] = []
+        self.skipped: Counter[str] = Counter()
+
+    def add(self, item: _Item) -> None:
+        self.items.append(item)
+        if item.array is not None and item.digest not in self.present:
+            self.batch.append(item)
+            if len(self.batch) >= self.size:
+                self.flush()
+
+    def flush(self) -> None:
+        """Embed and store the batch (committed at once, so an interrupted run keeps it)."""
+        if self.batch:
+            _embed(self.encoder, self.batch, self.store)
+            self.present.update(item.digest for item in self.batch)
+            self.batch.clear()
+
+
+def _bar(total: int, unit: str, desc: str, enabled: bool) -> tqdm:
+    return tqdm(total=total, unit=unit, desc=desc, leave=False, disable=None if enabled else True)
 
 
 def _embed(encoder: Encoder, batch: list[_Item], store: FeatureStore) -> None:
-    embedded = encoder.embed_arrays(np.stack([item.array for item in batch]))
+    arrays = [item.array for item in batch if item.array is not None]  # all: see _Missing.add
+    embedded = encoder.embed_arrays(np.stack(arrays))
     keys = [item.digest for item in batch]
     store.put(encoder.model_id, "joint", zip(keys, embedded.joint, strict=True))
     if embedded.visual is not None:
@@ -218,14 +237,7 @@ def text_features(
     by_key = dict(zip(keys, texts, strict=True))
     found = store.get(model, "text", list(by_key))
     todo = [key for key in by_key if key not in found]
-    bar = tqdm(
-        total=len(todo),
-        unit="text",
-        desc="text features",
-        leave=False,
-        disable=None if progress and todo else True,
-    )
-    with bar:
+    with _bar(len(todo), "text", "text features", progress and bool(todo)) as bar:
         for start in range(0, len(todo), chunk):
             part = todo[start : start + chunk]
             vectors = encoder.embed_texts([by_key[key] for key in part])

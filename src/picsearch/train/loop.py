@@ -26,13 +26,16 @@ from typing import Any
 
 import numpy as np
 
+from ..encoders import Encoder, load_encoder, onnx_export
+from ..encoders.default import DefaultEncoder
+from ..encoders.dual_format import FORMAT, TEXT_BASE
 from ..errors import InvalidInput, require
 from .data import CaptionSet
-from .export import FORMAT, TEXT_BASE
 from .features import FeatureStore
 from .options import TrainOptions, TrainResult
 from .pairs import Pairs, prepare_pairs, split_validation
 from .run import Run
+from .text_tower import CAPTION_TOKENS, resolve_device
 
 __all__ = ["train"]
 
@@ -59,47 +62,23 @@ def train(
     busy machine) and every core when MiniLM's layers train too.
     """
     torch = require("torch", package="torch", extra="default", purpose="training")
-    from ..encoders import load_encoder, onnx_export
-    from .text_tower import resolve_device
-
     options = options or TrainOptions()
     options.check()
-    device = resolve_device(torch, options.device)
-    if options.unfreeze_text and device == "cpu":
-        log.warning(
-            "training MiniLM's last %d layer(s) on the CPU: each epoch runs the text model "
-            "forward and backward, which is slow without a GPU",
-            options.unfreeze_text,
-        )
+    device = _device(torch, options)
     if threads is None:
         threads = onnx_export.num_threads() if options.unfreeze_text else 1
     encoder = load_encoder(base)
-    if options.unfreeze_text and not _base_is_minilm(encoder):
+    if options.unfreeze_text and not isinstance(encoder, DefaultEncoder):
         raise InvalidInput(f"unfreeze_text trains MiniLM: it needs the default base, not '{base}'")
-    opened = FeatureStore() if store is None else None
+    cache = store if store is not None else FeatureStore()
     try:
-        pairs, val_pairs, skipped = _features(
-            captions, val, encoder, store or opened, options, progress
-        )
+        pairs, val_pairs, skipped = _features(captions, val, encoder, cache, options, progress)
     finally:
-        if opened is not None:
-            opened.close()
+        if store is None:
+            cache.close()
     info = {
-        "base": {
-            "model": base,
-            "model_id": encoder.model_id,
-            "text_dim": int(pairs.text.shape[1]),
-            "image_dim": int(pairs.image.shape[1]),
-            "image_space": pairs.image_kind,
-        },
-        "data": {
-            "source": captions.source,
-            "pairs": len(pairs),
-            "images": len(pairs.image),
-            "val_pairs": len(val_pairs),
-            "val_images": len(val_pairs.image),
-            "skipped": dict(skipped),
-        },
+        "base": _base_info(base, encoder, pairs),
+        "data": _data_info(captions, pairs, val_pairs, skipped),
     }
     before = torch.get_num_threads()
     torch.set_num_threads(max(1, threads))
@@ -113,13 +92,48 @@ def train(
     return run.result(skipped)
 
 
-def _base_is_minilm(encoder: Any) -> bool:
-    from ..encoders.default import DefaultEncoder
+def _device(torch: Any, options: TrainOptions) -> str:
+    """Where torch trains, with a warning when MiniLM's layers would train on the CPU."""
+    device = resolve_device(torch, options.device)
+    if options.unfreeze_text and device == "cpu":
+        log.warning(
+            "training MiniLM's last %d layer(s) on the CPU: each epoch runs the text model "
+            "forward and backward, which is slow without a GPU",
+            options.unfreeze_text,
+        )
+    return device
 
-    return isinstance(encoder, DefaultEncoder)
+
+def _base_info(spec: str, encoder: Encoder, pairs: Pairs) -> dict[str, Any]:
+    """The base encoder as the model folder's config records it."""
+    return {
+        "model": spec,
+        "model_id": encoder.model_id,
+        "text_dim": int(pairs.text.shape[1]),
+        "image_dim": int(pairs.image.shape[1]),
+        "image_space": pairs.image_kind,
+    }
 
 
-def _features(captions, val, encoder, store, options, progress) -> tuple[Pairs, Pairs, Counter]:
+def _data_info(captions: CaptionSet, pairs: Pairs, val: Pairs, skipped: Counter) -> dict[str, Any]:
+    return {
+        "source": captions.source,
+        "pairs": len(pairs),
+        "images": len(pairs.image),
+        "val_pairs": len(val),
+        "val_images": len(val.image),
+        "skipped": dict(skipped),
+    }
+
+
+def _features(
+    captions: CaptionSet,
+    val: CaptionSet | None,
+    encoder: Encoder,
+    store: FeatureStore,
+    options: TrainOptions,
+    progress: bool,
+) -> tuple[Pairs, Pairs, Counter]:
     """Training and validation pairs over cached base features, and what was skipped."""
     pairs, skipped = prepare_pairs(captions, encoder=encoder, store=store, progress=progress)
     if val is None:
@@ -155,8 +169,6 @@ def _config(options: TrainOptions, info: dict, run: Run) -> dict[str, Any]:
         },
     }
     if options.unfreeze_text:  # folders without a trained text base keep their old shape
-        from .text_tower import CAPTION_TOKENS
-
         config["unfreeze_text"] = options.unfreeze_text
         config["text_base"] = {
             "onnx": TEXT_BASE,

@@ -21,8 +21,8 @@ import numpy as np
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from ..encoders.dual_format import write_model_folder
 from ..errors import InvalidInput
-from .export import write_model_folder
 from .options import TrainOptions, TrainResult
 from .pairs import Pairs
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..evaluate import KS, caption_ranks, recall_at
+from .evaluate import KS, caption_ranks, recall_at
 from .losses import contrastive_loss
 
 __all__ = ["train_epoch", "validate", "RECALL_IMAGES"]

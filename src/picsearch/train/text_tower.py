@@ -1,7 +1,7 @@
 """MiniLM with its last layers trainable, for ``TrainOptions.unfreeze_text``.
 
 The text base is the default model's own mean-pooled, L2-normalised MiniLM
-(``encoders.default.mean_pooled_minilm``). Every layer stays frozen except the
+(``encoders.minilm.mean_pooled_minilm``). Every layer stays frozen except the
 last ``unfreeze`` transformer layers of ``encoder.layer``; those run in train
 mode (with the model's own dropout), the rest in eval mode. Captions are
 tokenized once, at most ``CAPTION_TOKENS`` tokens each, and each batch computes
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..encoders import onnx_export
-from ..encoders.default import mean_pooled_minilm, minilm_tokenizer, text_export_spec
+from ..encoders.minilm import mean_pooled_minilm, minilm_tokenizer, text_export_spec
 from ..errors import InvalidInput
 
 __all__ = ["TextTower", "CAPTION_TOKENS", "PREFIX", "MAX_UNFROZEN", "resolve_device"]

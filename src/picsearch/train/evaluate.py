@@ -21,7 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from .encoders import Encoder, load_encoder
+from ..encoders import Encoder, ProjectsBase, load_encoder
+from .data import CaptionSet
+from .features import FeatureStore, image_features, text_features
 
 __all__ = [
     "KS",
@@ -155,29 +157,35 @@ def retrieval_report(
 
 def evaluate_model(
     model: str | Encoder,
-    captions,
+    captions: CaptionSet,
     *,
     top_k: int = 100,
     class_template: str = "a photo of a {label}",
-    store=None,
+    store: FeatureStore | None = None,
     progress: bool = True,
 ) -> RetrievalReport:
     """Embed a CaptionSet with a model (through the feature cache) and score retrieval."""
-    from .train.features import FeatureStore
-
     encoder = load_encoder(model) if isinstance(model, str) else model
-    opened = FeatureStore() if store is None else None
+    name = model if isinstance(model, str) else encoder.model_id
+    cache = store if store is not None else FeatureStore()
     try:
-        return _evaluate(encoder, model, captions, store or opened, top_k, class_template, progress)
+        return _evaluate(encoder, name, captions, cache, top_k, class_template, progress)
     finally:
-        if opened is not None:
-            opened.close()
+        if store is None:
+            cache.close()
 
 
-def _evaluate(encoder, model, captions, store, top_k, class_template, progress):
+def _evaluate(
+    encoder: Encoder,
+    name: str,
+    captions: CaptionSet,
+    store: FeatureStore,
+    top_k: int,
+    class_template: str,
+    progress: bool,
+) -> RetrievalReport:
     image, kept = _image_vectors(encoder, captions, store, progress)
     text = _text_vectors(encoder, kept.captions, store, progress)
-    name = model if isinstance(model, str) else encoder.model_id
     report = retrieval_report(text, image, kept.caption_image, model=name, top_k=top_k)
     report.skipped = dict(kept.skipped)
     if kept.labels is not None:
@@ -189,32 +197,23 @@ def _evaluate(encoder, model, captions, store, top_k, class_template, progress):
     return report
 
 
-def _image_vectors(encoder: Encoder, captions, store, progress: bool):
-    from .train.features import image_features
-
+def _image_vectors(
+    encoder: Encoder, captions: CaptionSet, store: FeatureStore, progress: bool
+) -> tuple[np.ndarray, CaptionSet]:
     paths = [str(p) for p in captions.images]
-    base = getattr(encoder, "base", None)
-    if base is not None and hasattr(encoder, "joint_from_base"):  # a trained dual encoder
-        feats = image_features(
-            paths, encoder=base, kinds=(encoder.base_kind,), store=store, progress=progress
-        )
-        vectors = encoder.joint_from_base(feats.vectors[encoder.base_kind])
-    else:
-        feats = image_features(
-            paths, encoder=encoder, kinds=("joint",), store=store, progress=progress
-        )
-        vectors = feats.vectors["joint"]
+    heads = encoder if isinstance(encoder, ProjectsBase) else None  # over cached base features
+    source, kind = (heads.base, heads.base_kind) if heads else (encoder, "joint")
+    feats = image_features(paths, encoder=source, kinds=(kind,), store=store, progress=progress)
+    vectors = heads.joint_from_base(feats.vectors[kind]) if heads else feats.vectors[kind]
     kept = captions.select_images(feats.usable)
     kept.skipped.update(feats.skipped)
     return vectors.reshape(len(feats.usable), -1), kept
 
 
-def _text_vectors(encoder: Encoder, texts: Sequence[str], store, progress: bool = False):
-    from .train.features import text_features
-
-    base = getattr(encoder, "base", None)
-    if base is not None and hasattr(encoder, "text_from_base"):
-        return encoder.text_from_base(
-            text_features(texts, encoder=base, store=store, progress=progress)
-        )
+def _text_vectors(
+    encoder: Encoder, texts: Sequence[str], store: FeatureStore, progress: bool = False
+) -> np.ndarray:
+    if isinstance(encoder, ProjectsBase):  # heads over cached base features
+        base = text_features(texts, encoder=encoder.base, store=store, progress=progress)
+        return encoder.text_from_base(base)
     return text_features(texts, encoder=encoder, store=store, progress=progress)
