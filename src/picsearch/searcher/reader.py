@@ -173,7 +173,7 @@ class _Searcher:
     def __len__(self) -> int:
         return len(self._items)
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -217,8 +217,9 @@ class TextSearcher(_Searcher):
         the words read in the photos add to the score, ``text_only`` ranks by them alone,
         and filters without a text list the matching photos.
 
-        Give a ``SearchQuery``, or its fields as keywords (``k`` defaults to the options'
-        ``max_results``); a text searcher takes no ``image`` nor ``like``."""
+        Give a ``SearchQuery`` (taken as it is, its own ``k`` included), or its fields as
+        keywords (``k`` defaults to the options' ``max_results``); a text searcher takes
+        no ``image`` nor ``like``."""
         query = self._query("text", text, keywords)
         filters, subset = self._filtered(query)
         if subset is not None and not len(subset):
@@ -305,8 +306,9 @@ class ImageSearcher(_Searcher):
         """The items closest to ``image``, among those that pass the filters (as in
         ``Library.search``).
 
-        Give a ``SearchQuery``, or its fields as keywords (``k`` defaults to the options'
-        ``max_results``); an image searcher takes no ``text`` nor ``like``."""
+        Give a ``SearchQuery`` (taken as it is, its own ``k`` and ``max_pixels``
+        included), or its fields as keywords (defaults: the options' ``max_results`` and
+        ``max_pixels``); an image searcher takes no ``text`` nor ``like``."""
         query = self._query("image", image, keywords)
         if query.image is None:
             raise InvalidInput("nothing to search for: give an example image")
