@@ -93,7 +93,7 @@ def write_model_folder(
     """
     folder.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
-    arrays: dict[str, Any] = dict(weights)  # any name, even one numpy takes as an option
+    arrays: dict[str, Any] = dict(weights)  # numpy types **kwds as if they were its options
     np.savez(buffer, **arrays)
     _atomic(folder / WEIGHTS, buffer.getvalue())
     for side, name in (("text", TEXT_HEAD), ("image", IMAGE_HEAD)):
