@@ -16,10 +16,9 @@ from ..concepts import DEFAULT_LEVEL, ConceptBank, check_level
 from ..encoders import Encoder, load_encoder
 from ..errors import InvalidInput
 from ..images import DEFAULT_MAX_PIXELS
-from ..ingest import IndexInterrupted, IndexSummary, index_paths
+from ..ingest import IndexInterrupted, IndexSummary, MetadataSource, attach_metadata, index_paths
 from ..paths import default_db_path
 from ..query import SearchQuery, check_id, check_positive
-from ..user_metadata import MetadataSource, attach_metadata
 from .hits import Hit, Item, LibraryInfo, row_metadata
 from .search import LibrarySearch
 from .spaces import Spaces

@@ -8,8 +8,8 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .catalog import Catalog
-from .errors import InvalidInput
+from ..catalog import Catalog
+from ..errors import InvalidInput
 
 __all__ = ["MetadataSource", "attach_metadata"]
 

@@ -1,0 +1,68 @@
+"""What an ``index`` run reports: its counts, the files it skipped and why, and the
+interruption that keeps what was committed."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+__all__ = ["Skip", "IndexSummary", "IndexInterrupted", "record_skip"]
+
+log = logging.getLogger("picsearch")
+
+
+@dataclass(frozen=True)
+class Skip:
+    """A file that was not indexed, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class IndexSummary:
+    """What one ``index`` run did."""
+
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    reused: int = 0  # renamed or copied files recognised by content: not re-embedded
+    skipped: list[Skip] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def embedded(self) -> int:
+        return self.added + self.updated - self.reused
+
+    def __str__(self) -> str:
+        rate = self.embedded / self.seconds if self.seconds > 0 else 0.0
+        return (
+            f"added {self.added}, updated {self.updated}, removed {self.removed}, "
+            f"unchanged {self.unchanged}, skipped {len(self.skipped)} "
+            f"({self.reused} recognised by content) in {self.seconds:.1f} s "
+            f"({rate:.1f} images/s embedded)"
+        )
+
+
+class IndexInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped an ``index`` run; every batch committed before it is kept.
+
+    ``summary`` counts what was committed. Running the same ``index`` again
+    carries on where this one stopped (the kept photos are not embedded again).
+    """
+
+    def __init__(self, summary: IndexSummary) -> None:
+        super().__init__("indexing interrupted")
+        self.summary = summary
+
+    @property
+    def kept(self) -> int:
+        """Photos written to the library by the interrupted run."""
+        return self.summary.added + self.summary.updated
+
+
+def record_skip(summary: IndexSummary, skip: Skip) -> None:
+    """Count a skipped file, and say why in the log."""
+    summary.skipped.append(skip)
+    log.warning("skipped %s: %s", skip.path, skip.reason)
