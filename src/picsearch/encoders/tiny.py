@@ -67,12 +67,12 @@ class TinyEncoder:
         rows[rows.sum(axis=1) == 0] = 1.0  # no colour word: no preference
         return normalize(rows)
 
-    def export_query_model(self, folder: Path) -> dict:
+    def export_query_model(self, folder: Path) -> dict[str, Any]:
         """The same encoder as self-contained ONNX graphs and a word-level tokenizer."""
         _write_tokenizer(folder / "tokenizer.json", list(COLOURS))
         graphs.save(_text_graph(len(COLOURS)), folder / "text.onnx")
         graphs.save(_image_graph(_PALETTE), folder / "image.onnx")
-        preprocess = {"resize": [16, 16], "resample": "bilinear"}
+        preprocess: dict[str, Any] = {"resize": [16, 16], "resample": "bilinear"}
         preprocess.update(scale=[1.0] * 3, shift=[0.0] * 3)
         return query_model_description(["joint", "visual"], preprocess)
 
