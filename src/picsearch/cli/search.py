@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 from ..errors import InvalidInput
 from ..library import Hit, Library
@@ -60,22 +59,16 @@ def _run_search(args: argparse.Namespace) -> int:
     return 0
 
 
-def _filters(args: argparse.Namespace) -> dict[str, Any]:
-    """The filters given on the command line, as the search's keywords."""
-    names = ("folder", "after", "before", "people", "has_text", "bw", "color")
-    return {name: getattr(args, name) for name in names}
+#: The flags that set the SearchQuery field of the same name (the words set ``text``):
+#: what to look for, and the filters.
+_QUERY_FIELDS = ("image", "like", "k", "text_only")
+_FILTER_FIELDS = ("folder", "after", "before", "people", "has_text", "bw", "color")
 
 
 def _query(args: argparse.Namespace) -> SearchQuery:
-    """The search the command line asks for, as the library takes it."""
-    return SearchQuery(
-        text=args.query,
-        image=args.image,
-        like=args.like,
-        k=args.k,
-        text_only=args.text_only,
-        **_filters(args),
-    )
+    """The search the command line asks for: one object, for a library or a searcher."""
+    fields = {name: getattr(args, name) for name in _QUERY_FIELDS + _FILTER_FIELDS}
+    return SearchQuery(text=args.query, **fields)
 
 
 def _search_library(args: argparse.Namespace) -> tuple[list[Hit], bool]:
@@ -98,11 +91,8 @@ def _search_searcher(args: argparse.Namespace) -> list[Hit]:
         )
     if args.query is not None and args.image is not None:
         raise InvalidInput("a searcher file answers a text or an image query, not both at once")
-    filters = _filters(args)
     if args.image is not None:
         if args.text_only:
             raise InvalidInput("a text-only search looks for words: give words, and no image")
-        images = ImageSearcher.create_from_file(args.searcher)
-        return images.search(args.image, k=args.k, **filters).hits()
-    texts = TextSearcher.create_from_file(args.searcher)
-    return texts.search(args.query, k=args.k, text_only=args.text_only, **filters).hits()
+        return ImageSearcher.create_from_file(args.searcher).search(_query(args)).hits()
+    return TextSearcher.create_from_file(args.searcher).search(_query(args)).hits()
