@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -141,3 +142,14 @@ def test_folder_filter(db: str, colour_folder: Path, capsys: pytest.CaptureFixtu
     sub = str(colour_folder / "sub")
     code, out, _ = run(capsys, "search", "red", "--db", db, "--folder", sub, "--json")
     assert code == 0 and [Path(h["path"]).name for h in json.loads(out)] == ["blue.jpg"]
+
+
+def test_paths_are_shown_one_way() -> None:
+    """JSON, HTML and the server show a path through path_text; the command's lines
+    through printable, which also keeps a result on one line."""
+    from picsearch.display import path_text, printable
+
+    name = os.fsdecode(b"caf\xe9\n.png")  # not UTF-8, and a newline in it
+    assert path_text(name) == "caf\\xe9\n.png"
+    assert printable(name) == "caf\\xe9\\n.png"
+    assert path_text("\ud800") == printable("\ud800") == "\\ud800"  # no file name gave it
