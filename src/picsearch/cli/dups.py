@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidInput
 from ..library import Library
-from .output import print_json, printable, status
+from .output import print_json, printable, status, summary
 from .parser import Commands, add_command, db_option, json_option, quiet_option
 
 if TYPE_CHECKING:
@@ -77,7 +76,7 @@ def _run_dups(args: argparse.Namespace) -> int:
         _print_groups(groups)
         if moved is not None:
             _print_moves(moved)
-    _summary(groups)
+    _totals(groups)
     if moved is not None:
         _move_status(moved, args.move_to)
     return 0
@@ -119,8 +118,8 @@ def _find(args: argparse.Namespace) -> tuple[list[Group], float]:
         _check_move_target(args.move_to, args.folders)
     with Library(args.db, model=args.model, create=bool(args.folders)) as library:
         if args.folders:
-            summary = library.index(args.folders, progress=not args.quiet)
-            print(f"{library.path}: {summary}", file=sys.stderr)
+            found = library.index(args.folders, progress=not args.quiet)
+            summary(f"{library.path}: {found}")
         groups = find_duplicates(library, threshold=threshold, turned=args.turned)
     return groups, threshold
 
@@ -170,7 +169,7 @@ def _print_moves(report: MoveReport) -> None:
         print(f"{verb}: {printable(move.source)} -> {printable(move.destination)}")
 
 
-def _summary(groups: list[Group]) -> None:
+def _totals(groups: list[Group]) -> None:
     from ..dups import human_size
 
     extra = sum(len(g.members) - 1 for g in groups)

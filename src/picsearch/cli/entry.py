@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from ..errors import PicsearchError
 from . import check, dups, export, index, info, search, serve, similar, spark, train
-from .output import log_to_stderr, printable
+from .output import log_to_stderr, printable, status
 from .parser import new_parser
 
 __all__ = ["main", "build_parser", "COMMAND_MODULES"]
@@ -34,9 +34,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     log_to_stderr()
     _never_fail_to_print()
     try:
-        status = args.run(args)
+        code = args.run(args)
         sys.stdout.flush()  # a reader that went away (| head) shows up here, not at exit
-        return status
+        return code
     except BrokenPipeError:
         _drop_stdout()
         return 1
@@ -47,12 +47,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = "" if exc.filename is None else f"{os.fsdecode(exc.filename)}: "
         return _fail(f"{where}{exc.strerror or exc}")
     except KeyboardInterrupt:
-        print("picsearch: interrupted", file=sys.stderr)
+        status("interrupted")
         return 130
 
 
 def _fail(message: str) -> int:
-    print(f"picsearch: error: {printable(message)}", file=sys.stderr)
+    status(f"error: {printable(message)}")
     return 1
 
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ..library import Library
-from .output import print_json
+from .output import print_json, summary
 from .parser import Commands, add_command, db_option, json_option
 
 __all__ = ["register"]
@@ -36,5 +35,5 @@ def _run_export(args: argparse.Namespace) -> int:
     if args.json:
         print_json(report.to_dict())
     else:
-        print(report, file=sys.stderr)
+        summary(str(report))
     return 0

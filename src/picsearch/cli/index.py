@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ..ingest import IndexInterrupted, check_roots
 from ..library import Library
-from .output import status
+from .output import status, summary
 from .parser import (
     Commands,
     add_command,
@@ -49,7 +48,7 @@ def _run_index(args: argparse.Namespace) -> int:
     check_roots(args.paths)  # before the library file is made: a typo leaves no empty file
     with Library(args.db, model=args.model, index=args.index) as library:
         try:
-            summary = library.index(
+            done = library.index(
                 args.paths,
                 max_pixels=args.max_pixels,
                 batch_size=args.batch_size,
@@ -63,5 +62,5 @@ def _run_index(args: argparse.Namespace) -> int:
                 "run the same command to continue"
             )
             return 130
-        print(f"{library.path} (model '{library.model}'): {summary}", file=sys.stderr)
+        summary(f"{library.path} (model '{library.model}'): {done}")
     return 0

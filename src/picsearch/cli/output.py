@@ -17,7 +17,7 @@ from typing import Any
 from ..display import printable
 from ..library import Hit
 
-__all__ = ["printable", "print_json", "print_hits", "status", "table", "log_to_stderr"]
+__all__ = ["printable", "print_json", "print_hits", "status", "summary", "table", "log_to_stderr"]
 
 
 def print_json(data: Any) -> None:
@@ -36,8 +36,14 @@ def print_hits(hits: Sequence[Hit], *, as_json: bool, with_id: bool = False) -> 
 
 
 def status(message: str) -> None:
-    """One ``picsearch: ...`` line on stderr: a summary, a note, what to do next."""
-    print(f"picsearch: {message}", file=sys.stderr)
+    """One ``picsearch: ...`` line on stderr: a note, a warning, what to do next."""
+    summary(f"picsearch: {message}")
+
+
+def summary(text: str) -> None:
+    """Text for people on stderr, as it is: what a command did ("lib.db: added 4, ..."),
+    or why it found nothing. stdout stays for results."""
+    print(text, file=sys.stderr)
 
 
 def table(rows: Sequence[Sequence[str]]) -> str:

@@ -4,12 +4,11 @@ with filters; from a library, or from an exported searcher file (``--searcher``)
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ..errors import InvalidInput
 from ..library import Hit, Library
 from ..query import SearchQuery
-from .output import print_hits
+from .output import print_hits, summary
 from .parser import Commands, add_command, db_option, json_option, k_option
 
 __all__ = ["register"]
@@ -53,9 +52,9 @@ def _run_search(args: argparse.Namespace) -> int:
         hits, empty = _search_library(args)
     print_hits(hits, as_json=args.json)
     if empty:
-        print("the library is empty: run 'picsearch index FOLDER' first", file=sys.stderr)
+        summary("the library is empty: run 'picsearch index FOLDER' first")
     elif not hits:
-        print("no photo matched", file=sys.stderr)
+        summary("no photo matched")
     return 0
 
 

@@ -11,8 +11,8 @@ one spark-submit set, else ``local[*]``).
 from __future__ import annotations
 
 import argparse
-import sys
 
+from .output import summary
 from .parser import (
     Commands,
     add_command,
@@ -81,7 +81,7 @@ def register(commands: Commands) -> None:
 def _run_embed(args: argparse.Namespace) -> int:
     from ..spark import embed
 
-    summary = embed(
+    done = embed(
         args.sources,
         args.out,
         model=args.model,
@@ -92,7 +92,7 @@ def _run_embed(args: argparse.Namespace) -> int:
         max_pixels=args.max_pixels,
         workers=args.workers,
     )
-    print(f"{args.out}: {summary}", file=sys.stderr)
+    summary(f"{args.out}: {done}")
     return 0
 
 
@@ -101,6 +101,6 @@ def _run_build(args: argparse.Namespace) -> int:
     from ..spark import build
 
     db = args.db or default_db_path()
-    summary = build(args.embeddings, db, engine=args.engine, master=args.master, index=args.index)
-    print(f"{summary.db}: {summary}", file=sys.stderr)
+    done = build(args.embeddings, db, engine=args.engine, master=args.master, index=args.index)
+    summary(f"{done.db}: {done}")
     return 0
