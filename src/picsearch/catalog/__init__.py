@@ -11,7 +11,7 @@ file, and ``repair`` fixes the rest.
 from __future__ import annotations
 
 from .core import Catalog
-from .rows import ItemRow, Row, display_path
+from .rows import Row, RowWithVectors, display_path
 from .schema import SCHEMA_VERSION
 
-__all__ = ["Catalog", "Row", "ItemRow", "SCHEMA_VERSION", "display_path"]
+__all__ = ["Catalog", "Row", "RowWithVectors", "SCHEMA_VERSION", "display_path"]

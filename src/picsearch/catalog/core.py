@@ -17,14 +17,15 @@ from ..errors import DamagedLibrary, LibraryError, ModelMismatch, ReadOnlyLibrar
 from .check import first_damage, parse_dims
 from .file import Database, open_database
 from .rows import (
-    INSERT_ITEM_ROWS,
-    ItemRow,
+    INSERT_WHOLE_ROWS,
     Row,
+    RowWithVectors,
     display_path,
     parse_metadata,
     select_ids,
     stack_vectors,
     vector_blob,
+    whole_rows,
 )
 from .schema import SCHEMA_VERSION, check_meta, check_tables, create_tables
 
@@ -272,12 +273,13 @@ class Catalog:
             (log, item_id, old, new, sha256, "moved back" if back else "moved", time.time()),
         )
 
-    def write_rows(self, rows: Iterable[ItemRow]) -> None:
-        """Add or replace whole rows under the ids they carry, in one transaction. For a
-        bulk writer (a Spark build) that fixes the ids and takes one generation for all
-        its rows (``bump_generation``), where ``upsert`` takes one per row."""
+    def write_rows(self, rows: Iterable[RowWithVectors], *, version: int) -> None:
+        """Add or replace whole rows under the ids they carry, in one transaction, as
+        written in generation ``version``. For a bulk writer (a Spark build) that fixes
+        the ids and takes one generation for all its rows (``bump_generation``), where
+        ``upsert`` takes one per row."""
         with self.transaction():
-            self._db.executemany(INSERT_ITEM_ROWS, rows)
+            self._db.executemany(INSERT_WHOLE_ROWS, whole_rows(rows, version))
 
     def remove(self, item_ids: Iterable[int]) -> int:
         ids = [(i,) for i in item_ids]

@@ -4,10 +4,12 @@ vectors as float32 matrices, and whole rows as a bulk writer gives them."""
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -16,8 +18,9 @@ from .file import Database
 
 __all__ = [
     "Row",
-    "ItemRow",
-    "INSERT_ITEM_ROWS",
+    "RowWithVectors",
+    "INSERT_WHOLE_ROWS",
+    "whole_rows",
     "display_path",
     "select_ids",
     "stack_vectors",
@@ -45,31 +48,36 @@ class Row:
     metadata: dict[str, Any]
 
 
-class ItemRow(NamedTuple):
-    """A whole row of the items table, under an id chosen by its writer (a Spark build:
-    ids fixed by the embeddings). ``metadata`` is a JSON object, as text."""
+#: A photo as a bulk writer gives it: its row (under an id the writer chose) and the
+#: float32 bytes of its joint and visual vectors.
+RowWithVectors = tuple[Row, bytes, bytes | None]
 
-    id: int
-    path_bytes: bytes
-    path: str
-    size: int
-    mtime_ns: int
-    hash: str
-    width: int
-    height: int
-    indexed_at: float
-    version: int
-    metadata: str
-    joint: bytes
-    visual: bytes | None
-
-
-_ITEM_COLUMNS = list(ItemRow.__annotations__)  # the fields, in order
-#: Adds or replaces ItemRows, column for column.
-INSERT_ITEM_ROWS = (
-    f"INSERT OR REPLACE INTO items ({', '.join(_ITEM_COLUMNS)})"
-    f" VALUES ({','.join('?' * len(_ITEM_COLUMNS))})"
+#: Adds or replaces whole rows, as ``whole_rows`` gives them.
+INSERT_WHOLE_ROWS = (
+    "INSERT OR REPLACE INTO items (id, path_bytes, path, size, mtime_ns, hash, width, height,"
+    " indexed_at, version, metadata, joint, visual) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
+
+
+def whole_rows(rows: Iterable[RowWithVectors], version: int) -> Iterator[tuple[Any, ...]]:
+    """The values of ``INSERT_WHOLE_ROWS`` for these rows, written in generation ``version``."""
+    now = time.time()
+    for row, joint, visual in rows:
+        yield (
+            row.id,
+            os.fsencode(row.path),
+            row.path,
+            row.size,
+            row.mtime_ns,
+            row.hash,
+            row.width,
+            row.height,
+            now,
+            version,
+            json.dumps(row.metadata),
+            joint,
+            visual,
+        )
 
 
 def select_ids(db: Database, select: str, item_ids: Iterable[int]) -> Iterator[tuple[Any, ...]]:

@@ -12,7 +12,17 @@ __all__ = ["Hit", "Item", "LibraryInfo", "hit_of", "row_metadata"]
 
 
 @dataclass(frozen=True)
-class Hit:
+class _Photo:
+    """What hits and items share: as dicts, their path is printable."""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["path"] = path_text(data["path"])
+        return data
+
+
+@dataclass(frozen=True)
+class Hit(_Photo):
     """One search result. ``score`` is a cosine similarity: higher is closer (plus the
     full-text bonus when the query's words are in the photo, see ``Library.search``).
 
@@ -28,20 +38,14 @@ class Hit:
     concepts: dict[str, float] = field(default_factory=dict)
     text: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        return _with_printable_path(self)
-
 
 @dataclass(frozen=True)
-class Item:
+class Item(_Photo):
     """One photo of the library, as stored: its id, path and metadata."""
 
     id: int
     path: str
     metadata: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return _with_printable_path(self)
 
 
 @dataclass(frozen=True)
@@ -59,21 +63,10 @@ class LibraryInfo:
         return asdict(self)
 
 
-def _with_printable_path(record: Hit | Item) -> dict[str, Any]:
-    data = asdict(record)
-    data["path"] = path_text(record.path)
-    return data
-
-
 def row_metadata(row: Row) -> dict[str, Any]:
     """A photo's metadata as hits carry it: its size and file time, then its own fields."""
-    return {
-        "width": row.width,
-        "height": row.height,
-        "size": row.size,
-        "mtime": row.mtime_ns / 1e9,
-        **row.metadata,
-    }
+    sizes = {"width": row.width, "height": row.height, "size": row.size}
+    return {**sizes, "mtime": row.mtime_ns / 1e9, **row.metadata}
 
 
 def hit_of(rank: int, row: Row, score: float) -> Hit:

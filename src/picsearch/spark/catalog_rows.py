@@ -9,11 +9,9 @@ generation (``Catalog.bump_generation``) for the whole build.
 from __future__ import annotations
 
 import json
-import os
-import time
 from typing import Any
 
-from ..catalog import Catalog, ItemRow
+from ..catalog import Catalog, Row
 from .shards import column_vectors
 
 __all__ = ["insert_rows"]
@@ -28,27 +26,20 @@ def insert_rows(catalog: Catalog, table: Any, version: int) -> None:
     columns = table.select(list(_FACTS)).to_pydict()
     joint = column_vectors(table, "joint")
     visual = column_vectors(table, "visual") if "visual" in table.column_names else None
-    now = time.time()
     rows = []
     for i, uri in enumerate(columns["uri"]):
         metadata = json.loads(columns["metadata"][i] or "{}")
         if columns["caption"][i] is not None:
             metadata["caption"] = columns["caption"][i]
-        rows.append(
-            ItemRow(
-                id=columns["id"][i],
-                path_bytes=os.fsencode(uri),
-                path=uri,
-                size=columns["size"][i],
-                mtime_ns=columns["mtime_ns"][i],
-                hash=columns["hash"][i],
-                width=columns["width"][i],
-                height=columns["height"][i],
-                indexed_at=now,
-                version=version,
-                metadata=json.dumps(metadata),
-                joint=joint[i].tobytes(),
-                visual=None if visual is None else visual[i].tobytes(),
-            )
+        row = Row(
+            id=columns["id"][i],
+            path=uri,
+            size=columns["size"][i],
+            mtime_ns=columns["mtime_ns"][i],
+            hash=columns["hash"][i],
+            width=columns["width"][i],
+            height=columns["height"][i],
+            metadata=metadata,
         )
-    catalog.write_rows(rows)
+        rows.append((row, joint[i].tobytes(), None if visual is None else visual[i].tobytes()))
+    catalog.write_rows(rows, version=version)

@@ -25,12 +25,18 @@ from . import storage
 __all__ = [
     "MANIFEST",
     "ShardResult",
+    "pyarrow",
+    "parquet",
     "shard_schema",
+    "vector_column",
+    "column_vectors",
     "footer",
+    "footer_bytes",
     "read_manifest",
+    "check_model",
     "write_manifest",
     "read_shard",
-    "column_vectors",
+    "iter_shards",
 ]
 
 MANIFEST = "manifest.json"
@@ -39,11 +45,13 @@ VERSION = 1
 FOOTER_KEY = b"picsearch"
 
 
-def _pa() -> Any:
+def pyarrow() -> Any:
+    """The pyarrow module (MissingDependency naming the extra when it is not installed)."""
     return require("pyarrow", package="pyarrow", extra="spark", purpose="embedding shards")
 
 
-def _pq() -> Any:
+def parquet() -> Any:
+    """The pyarrow.parquet module."""
     return require("pyarrow.parquet", package="pyarrow", extra="spark", purpose="embedding shards")
 
 
@@ -72,7 +80,7 @@ class ShardResult:
 
 
 def shard_schema(dim: int, visual_dim: int | None) -> Any:
-    pa = _pa()
+    pa = pyarrow()
     fields = [
         pa.field("id", pa.int64(), nullable=False),
         pa.field("uri", pa.string(), nullable=False),
@@ -92,7 +100,7 @@ def shard_schema(dim: int, visual_dim: int | None) -> Any:
 
 def vector_column(vectors: np.ndarray) -> Any:
     """An (n, dim) array as a fixed-size list column, without copying row by row."""
-    pa = _pa()
+    pa = pyarrow()
     flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1))
     return pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1])
 
@@ -108,7 +116,7 @@ def footer(uri: str) -> tuple[int, dict[str, Any]] | None:
     """(rows, picsearch footer) of a finished shard, or None if it is missing or unreadable."""
     try:
         with storage.open_file(uri) as handle:
-            meta = _pq().ParquetFile(handle).metadata
+            meta = parquet().ParquetFile(handle).metadata
         return meta.num_rows, json.loads(meta.metadata[FOOTER_KEY])
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -173,7 +181,7 @@ def read_shard(folder: str, entry: dict[str, Any]) -> Any:
         raise LibraryError(f"{uri} is listed in the manifest but missing") from None
     if hashlib.sha256(data).hexdigest() != entry["sha256"]:
         raise LibraryError(f"{uri} does not match its checksum: re-run 'picsearch embed'")
-    return _pq().read_table(io.BytesIO(data))
+    return parquet().read_table(io.BytesIO(data))
 
 
 def iter_shards(folder: str, manifest: dict[str, Any]) -> Iterator[tuple[dict[str, Any], Any]]:

@@ -138,7 +138,7 @@ class _ShardWriter:
         self._batches = 0
 
     def write(self, stream: Any) -> None:
-        pq = shards._pq()
+        pq = shards.parquet()
         with pq.ParquetWriter(stream, self.schema, compression="zstd") as writer:
             for item in iter_items(self.unit):
                 self._take(item, writer)
@@ -175,7 +175,7 @@ class _ShardWriter:
     def _flush(self, writer: Any) -> None:
         if not self._pending:
             return
-        pa = shards._pa()
+        pa = shards.pyarrow()
         items = [p[0] for p in self._pending]
         embedded = self.encoder.embed_arrays(np.stack([p[3] for p in self._pending]))
         columns = {
@@ -191,7 +191,7 @@ class _ShardWriter:
             "metadata": pa.array([json.dumps(i.metadata or {}) for i in items], pa.string()),
             "joint": shards.vector_column(embedded.joint),
         }
-        if self.encoder.visual_dim:
+        if embedded.visual is not None:
             columns["visual"] = shards.vector_column(embedded.visual)
         writer.write_table(pa.Table.from_pydict(columns, schema=self.schema))
         self.rows += len(items)

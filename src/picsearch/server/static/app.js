@@ -153,18 +153,30 @@ function formatBytes(bytes) {
   return Math.max(1, Math.round(bytes / 1e3)) + " kB";
 }
 
-async function showItem(id) {
-  const detail = $("#detail");
-  show("detail");
-  detail.replaceChildren();
-  setStatus("");
-  let item;
+// Show one panel, emptied, with a status line while its data loads.
+function openPanel(name, status) {
+  const panel = $(`#${name}`);
+  show(name);
+  panel.replaceChildren();
+  setStatus(status);
+  return panel;
+}
+
+// What the API answers at url, or null once failed(error) has said why it could not.
+async function load(url, failed) {
   try {
-    item = await api(`/api/items/${encodeURIComponent(id)}`);
+    return await api(url);
   } catch (error) {
-    setStatus(error.message, true);
-    return;
+    failed(error);
+    return null;
   }
+}
+
+async function showItem(id) {
+  const detail = openPanel("detail", "");
+  const item = await load(`/api/items/${encodeURIComponent(id)}`,
+    (error) => setStatus(error.message, true));
+  if (item === null) return;
   const rows = [
     ["Path", item.path],
     ["Size", `${item.width} × ${item.height} px, ${formatBytes(item.size)}`],
@@ -197,19 +209,13 @@ async function showItem(id) {
 // -- near-duplicates ---------------------------------------------------------------
 
 async function showDups() {
-  const dups = $("#dups");
-  show("dups");
-  dups.replaceChildren();
-  setStatus("Looking for near-duplicates…");
-  let found;
-  try {
-    found = await api("/api/duplicates");
-  } catch (error) {
+  const dups = openPanel("dups", "Looking for near-duplicates…");
+  const found = await load("/api/duplicates", (error) => {
     const unavailable = error.status === 404;
     setStatus(unavailable ? "Near-duplicate detection is not available in this installation."
       : error.message, !unavailable);
-    return;
-  }
+  });
+  if (found === null) return;
   const groups = found.groups;
   setStatus(groups.length ? `${groups.length} group${groups.length === 1 ? "" : "s"} of near-duplicates`
     : "No near-duplicates found");
