@@ -172,6 +172,19 @@ def auto_configs(x: np.ndarray) -> list[Config]:
     index, build = timed(lambda: ann.build(x, None, "auto"))
     info = index.info()
     chosen = info["auto"] or {}
+    screening = chosen.get("screening")
+    if screening:
+        print(
+            f"  auto screening on {screening['sample']} vectors, {screening['seconds']} s "
+            f"(builds {screening['build_seconds']}), target {screening['target']}: "
+            f"winner {screening['winner']}",
+            flush=True,
+        )
+    print(
+        f"  auto: {chosen.get('held_out')} held-out queries, exact truth "
+        f"{chosen.get('truth_seconds')} s",
+        flush=True,
+    )
     for key, shape in (chosen.get("shapes") or {}).items():
         print(
             f"  auto shape {key}: build {shape['build_seconds']} s, tuning "
@@ -181,8 +194,9 @@ def auto_configs(x: np.ndarray) -> list[Config]:
     print(f"  auto chose {info['backend']}: {chosen.get('reason')}", flush=True)
     for s in chosen.get("frontier") or []:  # the cost model against the timings
         print(
-            f"  frontier {s['engine']}/{s['num_leaves']} search={s['leaves_to_search']} "
-            f"reorder={s['reorder']} recall={s['recall@10']} cost={s['cost_us']} us "
+            f"  frontier {s['engine']}/{s['num_leaves']}/AH{s['dims_per_block']} "
+            f"search={s['leaves_to_search']} reorder={s['reorder']} recall={s['recall@10']} "
+            f"(bound {s['recall_bound']}) cost={s['cost_us']} us "
             f"timed={s['batch_us']} + {s['single_us']} us",
             flush=True,
         )
@@ -191,7 +205,7 @@ def auto_configs(x: np.ndarray) -> list[Config]:
     if o.tree is not None:
         desc = (
             f"{o.backend} leaves={o.tree.num_leaves} search={o.tree.num_leaves_to_search} "
-            f"native int8 re-rank {o.reorder}"
+            f"AH{chosen.get('dims_per_block')} native int8 re-rank {o.reorder}"
         )
     f32 = 4 * x.shape[1]
     return [
@@ -206,6 +220,7 @@ def auto_configs(x: np.ndarray) -> list[Config]:
             extra={
                 "chosen": True,
                 "tuned_recall": chosen.get("recall@10"),
+                "tuned_bound": chosen.get("recall_bound"),
                 "rerank_bytes": info["rerank_bytes_per_vector"] / f32,
                 "native_copy": info["engine"].get("native_copy_bytes", 0) / len(x) / f32,
                 "index": index,
@@ -395,7 +410,8 @@ def report(name: str, rows: list[Config], dim: int, scann_builds: dict[int, floa
     auto = next(r for r in rows if r.extra.get("chosen"))
     raw = [r for r in rows if "raw" in r.system and r.recall >= TARGET]
     print(
-        f"\nauto: recall@10 {auto.recall:.3f} (tuned leave-one-out: {auto.extra['tuned_recall']}), "
+        f"\nauto: recall@10 {auto.recall:.3f} (tuned on held-out vectors: "
+        f"{auto.extra['tuned_recall']}, lower bound {auto.extra['tuned_bound']}), "
         f"{auto.bytes_per_vector / f32:.3f} of float32 bytes (picsearch's own copy "
         f"{auto.extra['rerank_bytes']:.3f}, the engine's re-ranking copy "
         f"{auto.extra['native_copy']:.3f})"
@@ -420,7 +436,7 @@ def report(name: str, rows: list[Config], dim: int, scann_builds: dict[int, floa
     if fastest_scann is not None:
         leaves = int(fastest_scann.extra["leaves"])
         print(
-            f"build: auto {auto.build_s:.1f} s (all shapes built and tuned) = "
+            f"build: auto {auto.build_s:.1f} s (screened, built and tuned) = "
             f"{auto.build_s / scann_builds[leaves]:.2f}x raw ScaNN's {scann_builds[leaves]:.1f} s "
             f"(its fastest configuration's tree, {leaves} leaves)"
         )

@@ -284,12 +284,23 @@ def test_auto_tunes_every_engine_shape_and_records_the_frontier(auto_built, data
     x, ids, q = data
     index = auto_built
     chosen = index.info()["auto"]
-    # both engines, each with sqrt(N) and 2 sqrt(N) leaves
-    assert set(chosen["shapes"]) == {"scann/71", "scann/142", "faiss/71", "faiss/142"}
+    # both engines, each with sqrt(N) and 2 sqrt(N) leaves (a collection this
+    # small is not screened on a sample: every shape is built in full)
+    assert set(chosen["shapes"]) == {
+        "scann/71/AH2",
+        "scann/142/AH2",
+        "faiss/71/AH2",
+        "faiss/142/AH2",
+    }
+    assert chosen["screening"] is None
     for shape in chosen["shapes"].values():
         assert shape["tuning"] and shape["build_seconds"] > 0
     frontier = chosen["frontier"]
-    assert frontier and all(s["recall@10"] >= 0.95 for s in frontier)
+    # tuned on queries held out of the build: the recall's lower confidence
+    # bound meets the target, not just its mean
+    assert chosen["held_out"] == 250
+    assert frontier and all(s["recall_bound"] >= 0.95 for s in frontier)
+    assert all(s["recall@10"] > s["recall_bound"] for s in frontier)
     # re-rank depths from a fine ladder, leaves searched from 0.1 % of the leaves up
     assert len({s["reorder"] for s in frontier}) >= 3
     # cost mode: never timed, and the least counted work wins (fixed tie-break)
@@ -540,3 +551,70 @@ def test_faiss_lays_rows_out_by_leaf(data, tmp_path):
     back = ann.load(index.save(tmp_path / "ix"))
     assert not np.isin(back.search(x[:5], K)[1], ids[:5]).any()
     np.testing.assert_array_equal(back.search(q, K)[1], index.search(q, K)[1])
+
+
+def test_auto_tunes_on_held_out_queries_that_then_join_the_index(auto_built, data):
+    """The tuning queries are left out of the build (their true neighbours are
+    among the rest, as for queries the index never saw), then added: the
+    index holds every vector, in the engine, with no second copy and no drift."""
+    x, ids, q = data
+    index = auto_built
+    info = index.info()
+    assert info["auto"]["held_out"] == 250 and info["recall"]["queries"] == 250
+    assert len(index) == N and set(index.ids().tolist()) == set(ids.tolist())
+    assert info["engine"]["indexed"] == N and info["rerank_bytes_per_vector"] == 0
+    assert info["drift"]["changed_since_build"] == 0 and not index.needs_rebuild()
+    assert index._lean is not None  # everything in the engine: the pre-bound path serves
+    _, got = index.search(x, 1)  # the held-out rows are found like the others
+    assert np.mean(got[:, 0] == ids) >= 0.99
+
+
+def test_recall_bound_counts_the_spread_of_per_query_recall():
+    from picsearch.ann.auto import CONFIDENCE_Z, hits_per_query, recall_bound
+
+    truth = np.array([[1, 2, 3], [4, 5, -1]])
+    got = np.array([[3, 9, 1], [5, -1, 7]])
+    np.testing.assert_allclose(hits_per_query(truth, got), [2 / 3, 1 / 2])
+    assert recall_bound(np.full(400, 0.96)) == pytest.approx(0.96)
+    spread = np.tile([0.92, 1.0], 200)  # the same mean, recall uneven across queries
+    margin = CONFIDENCE_Z * spread.std(ddof=1) / np.sqrt(400)
+    assert recall_bound(spread) == pytest.approx(0.96 - margin) and margin > 0.003
+
+
+def test_frontier_does_not_measure_settings_that_cannot_win(data):
+    """Once a shape needs some work, another shape's settings counting more than
+    PRUNE times it are not measured at all."""
+    pytest.importorskip("faiss")
+    from picsearch.ann import auto
+
+    x, ids, q = data
+    index = ann.build(x, ids, BACKENDS["faiss-ivf"])
+    queries = auto.Queries(q, exact_topk(x, ids, q, K))
+    found, tried = auto._frontier(index, queries, 0.9)
+    cheapest = min(s.cost for s in found)
+    pruned, tried_pruned = auto._frontier(index, queries, 0.9, budget=cheapest)
+    assert all(auto.predicted_cost(index, s, r) <= cheapest for s, r, *_ in tried_pruned)
+    assert len(tried_pruned) < len(tried)
+    assert min(s.cost for s in pruned) == cheapest
+
+
+def test_auto_screens_scann_on_a_sample_and_builds_faiss_in_full(data, monkeypatch):
+    """On a large collection ScaNN (the costly build) is tuned on a sample beside
+    FAISS and built in full only if it wins there; FAISS shapes are built in full."""
+    pytest.importorskip("scann")
+    pytest.importorskip("faiss")
+    from picsearch.ann import auto
+
+    monkeypatch.setattr(auto, "_screen_size", lambda n: 1500)
+    x, ids, q = data
+    index = ann.build(x, ids, BACKENDS["auto"])
+    chosen = index.info()["auto"]
+    screening = chosen["screening"]
+    assert screening["sample"] == 1500 and screening["frontier"]
+    sampled = {"scann/78/AH2", "scann/39/AH2", "faiss/78/AH2", "faiss/39/AH2"}
+    assert set(screening["build_seconds"]) == sampled
+    built = set(chosen["shapes"])
+    assert {"faiss/142/AH2", "faiss/71/AH2"} <= built
+    scann_won = (screening["winner"] or "").startswith("scann/")
+    assert len([s for s in built if s.startswith("scann/")]) == int(scann_won)
+    assert len(index) == N and chosen["recall_bound"] >= 0.95
