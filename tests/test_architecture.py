@@ -15,6 +15,14 @@ SOURCE = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "picsearch"
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
+#: Each top-level module or package's layer: imports may only point to the same or a lower one.
+LAYERS = {
+    **dict.fromkeys(("errors", "images", "paths", "display", "version"), 0),
+    **dict.fromkeys(("encoders", "ann", "catalog", "concepts"), 1),
+    **dict.fromkeys(("ingest", "library", "query", "vector_index"), 2),
+    **dict.fromkeys(("dups", "searcher", "server", "spark", "train", "samples"), 3),
+    "cli": 4,
+}
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,29 @@ def test_no_import_cycles() -> None:
     assert cycles(graph) == []
 
 
+def layer_of(module: str) -> int:
+    """The layer of a picsearch module; the package itself (the public API) is on top."""
+    parts = module.split(".")
+    return LAYERS[parts[1]] if len(parts) > 1 else max(LAYERS.values()) + 1
+
+
+def upward_imports(known: dict[str, Module]) -> list[str]:
+    return [
+        f"{name} (layer {layer_of(name)}) imports {target} (layer {layer_of(target)})"
+        for name, m in known.items()
+        for target in sorted(set(imports_of(m, known)))
+        if layer_of(target) > layer_of(name)
+    ]
+
+
+def test_every_module_has_a_layer() -> None:
+    assert {name.split(".")[1] for name in modules() if "." in name} <= set(LAYERS)
+
+
+def test_imports_point_down() -> None:
+    assert upward_imports(modules()) == []
+
+
 def private_names_defined(module: Module) -> set[str]:
     names = set()
     for node in ast.walk(module.tree):
@@ -178,6 +209,8 @@ def report() -> None:
     graph = {name: set(imports_of(m, known)) - {name} for name, m in known.items()}
     for cycle in cycles(graph):
         print("cycle:", " <-> ".join(cycle))
+    for upward in upward_imports(known):
+        print("upward:", upward)
     for m in known.values():
         for use in foreign_private_uses(m, known):
             print("private:", use)

@@ -12,9 +12,9 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from .. import __version__
 from ..images import DEFAULT_MAX_PIXELS
 from ..paths import DB_ENV
+from ..version import __version__
 
 __all__ = [
     "Commands",

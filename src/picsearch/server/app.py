@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI, Response
 
-from .. import __version__
+from ..version import __version__
 from . import models
 from .bodies import DEFAULT_BODY_TIMEOUT, BodyLimits
 from .errors import ApiError, UnexpectedErrors, install_handlers

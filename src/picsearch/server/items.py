@@ -16,11 +16,11 @@ import anyio.to_thread
 from fastapi import FastAPI, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from .. import __version__
 from ..catalog import Row
 from ..display import path_text
 from ..errors import InvalidInput
 from ..library import Library
+from ..version import __version__
 from . import models
 from .errors import ApiError
 from .files import NotServable, checked_chunks, open_checked
