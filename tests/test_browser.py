@@ -229,8 +229,7 @@ def test_with_a_token_the_page_asks_for_it(browser, library: Path) -> None:
 
 
 def test_the_duplicates_report_opens_with_its_thumbnails(browser, tmp_path: Path) -> None:
-    from picsearch.dups import find_duplicates
-    from picsearch.dups import write_html_report
+    from picsearch.dups import find_duplicates, write_html_report
 
     folder = tmp_path / "photos"
     write_sample_photos(folder)
