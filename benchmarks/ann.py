@@ -194,7 +194,8 @@ def auto_configs(x: np.ndarray) -> list[Config]:
     print(f"  auto chose {info['backend']}: {chosen.get('reason')}", flush=True)
     for s in chosen.get("frontier") or []:  # the cost model against the timings
         print(
-            f"  frontier {s['engine']}/{s['num_leaves']}/AH{s['dims_per_block']} "
+            f"  frontier {s['engine']}/{s['num_leaves']}/AH{s['dims_per_block']}"
+            f"{'/P' + str(s['projection']) if s.get('projection') else ''} "
             f"search={s['leaves_to_search']} reorder={s['reorder']} recall={s['recall@10']} "
             f"(bound {s['recall_bound']}) cost={s['cost_us']} us "
             f"timed={s['batch_us']} + {s['single_us']} us",
@@ -205,7 +206,9 @@ def auto_configs(x: np.ndarray) -> list[Config]:
     if o.tree is not None:
         desc = (
             f"{o.backend} leaves={o.tree.num_leaves} search={o.tree.num_leaves_to_search} "
-            f"AH{chosen.get('dims_per_block')} native int8 re-rank {o.reorder}"
+            f"AH{chosen.get('dims_per_block')}"
+            + (f" on {o.projection} principal dims" if o.projection else "")
+            + f" native int8 re-rank {o.reorder}"
         )
     f32 = 4 * x.shape[1]
     return [

@@ -30,6 +30,7 @@ from .options import AH, Tree, default_num_leaves
 __all__ = ["FaissEngine", "FaissRows"]
 
 TRAIN_SAMPLE = 100_000  # vectors k-means and PQ train on, at least
+PROJECTION_SAMPLE = 20_000  # vectors the principal directions are found on
 
 
 class FaissRows:
@@ -107,15 +108,25 @@ class FaissEngine(Engine):
         index.hnsw.efConstruction = self.options.ef_construction
         return index
 
+    def _code_dim(self) -> int:
+        """Dimensions the leaves and codes work in (the projection's, if any)."""
+        projection = self.options.projection
+        if projection is None:
+            return self.dim
+        if projection > self.dim:
+            raise InvalidInput(f"projection={projection} must be at most dim={self.dim}")
+        return projection
+
     def _factory_string(self) -> str:
         q = self.options.quantization or AH()
         if isinstance(q, AH):
-            if self.dim % q.dims_per_block:
+            dim = self._code_dim()
+            if dim % q.dims_per_block:
                 raise InvalidInput(
-                    f"dims_per_block={q.dims_per_block} must divide dim={self.dim} "
+                    f"dims_per_block={q.dims_per_block} must divide dim={dim} "
                     "for backend='faiss' (try 1, 2 or 4)"
                 )
-            body = f"PQ{self.dim // q.dims_per_block}x4fs"
+            body = f"PQ{dim // q.dims_per_block}x4fs"
         else:
             body = {"int8": "SQ8", "none": "Flat"}[q]
         tree = self.options.tree
@@ -138,22 +149,46 @@ class FaissEngine(Engine):
             leaves = default_num_leaves(len(vectors))
             self.options = self.options.replace(tree=Tree(leaves, max(1, math.ceil(leaves / 20))))
         faiss = self._faiss
-        ivf = faiss.index_factory(self.dim, self._factory_string(), faiss.METRIC_INNER_PRODUCT)
+        sample = self._training_sample(vectors)
+        ivf = faiss.index_factory(
+            self._code_dim(), self._factory_string(), faiss.METRIC_INNER_PRODUCT
+        )
         if isinstance(self.options.quantization or AH(), AH):
             # Codes of the residual to the leaf centroid: a finer first-stage order
             # for the same bytes (the factory leaves it off for inner products).
             ivf.by_residual = True
-        index = ivf
+        index, parts = ivf, [ivf]
+        projection = None
+        if self.options.projection is not None:
+            projection = self._principal_directions(sample)
+            index = faiss.IndexPreTransform(projection, ivf)
+            parts += [projection, index]
         if self._wants_refine():
-            parts = (ivf, self._new_refine())
-            index = faiss.IndexRefine(*parts)
-            self._parts = parts  # Python owns both halves: keep them alive with the index
+            refine = self._new_refine()
+            index = faiss.IndexRefine(index, refine)
+            parts.append(refine)
             self._refine = True
-        index.train(self._training_sample(vectors))
+        self._parts = tuple(parts)  # Python owns every part: keep them alive with the index
+        index.train(sample)
         self._index = index
-        order = self._leaf_order(ivf, vectors)
+        order = self._leaf_order(ivf, vectors if projection is None else projection.apply(vectors))
         self.add(vectors[order], 0)
         return order
+
+    def _principal_directions(self, sample: np.ndarray) -> Any:
+        """A projection onto the sample's top principal directions, uncentred so
+        that dot products keep (x -> A x, A with orthonormal rows)."""
+        if len(sample) > PROJECTION_SAMPLE:  # directions settle long before that
+            rng = np.random.default_rng(self.options.seed)
+            sample = sample[np.sort(rng.choice(len(sample), PROJECTION_SAMPLE, replace=False))]
+        moments = (sample.T @ sample).astype(np.float64)
+        _, directions = np.linalg.eigh(moments)  # ascending eigenvalues
+        top = np.ascontiguousarray(directions[:, ::-1][:, : self._code_dim()].T, np.float32)
+        transform = self._faiss.LinearTransform(self.dim, len(top), False)
+        self._faiss.copy_array_to_vector(top.ravel(), transform.A)
+        transform.is_orthonormal = True
+        transform.is_trained = True
+        return transform
 
     def _leaf_order(self, ivf: Any, vectors: np.ndarray) -> np.ndarray:
         """Positions grouped by leaf: a query's candidates then sit side by side
@@ -199,6 +234,8 @@ class FaissEngine(Engine):
         # a filter leaves fewer hits per leaf: probe a few more leaves
         probes = math.ceil(tree.num_leaves_to_search * min(1.0 / max(frac, 1e-9), 4.0))
         ivf = faiss.SearchParametersIVF(nprobe=min(probes, tree.num_leaves), **kwargs)
+        if self.options.projection is not None:  # the IVF sits behind the projection
+            ivf = faiss.SearchParametersPreTransform(index_params=ivf)
         if not self._refine:
             return ivf
         depth = self._reorder_depth()
@@ -267,6 +304,8 @@ class FaissEngine(Engine):
             desc = "untrained"
         else:
             desc = self._factory_string()
+            if self.options.projection is not None:
+                desc = f"projection to {self.options.projection} dims, {desc}"
             if self._refine:
                 desc += " + refine " + ("SQ8" if self.options.reorder_dtype == "int8" else "Flat")
         copy = 0

@@ -89,6 +89,7 @@ class IndexOptions:
     reorder        how many candidates are re-scored exactly (0 = off)
     reorder_dtype  precision of the re-scoring copy: "int8" (1/4 of float32) or "float32"
     kind           FAISS only: "ivf" (tree + quantization) or "hnsw" (graph, float32)
+    projection     FAISS IVF only: leaves and codes on this many principal directions
     tune_by        auto only: "time" (fastest measured) or "cost" (least counted work)
     """
 
@@ -102,6 +103,10 @@ class IndexOptions:
     hnsw_m: int = 32
     ef_construction: int = 80
     ef_search: int | None = None
+    # FAISS IVF with AH codes only: leaves and codes on the vectors' projection onto
+    # their top `projection` principal directions (uncentred, so dot products
+    # keep); the re-ranking copy keeps every dimension
+    projection: int | None = None
     # auto only: the recall@10 to reach, and the size below which exact search wins
     recall_target: float = 0.95
     exact_below: int | None = None
@@ -144,6 +149,8 @@ class IndexOptions:
         _int_in("ef_construction", self.ef_construction, 1, 100_000)
         if self.ef_search is not None:
             _int_in("ef_search", self.ef_search, 1, 100_000)
+        if self.projection is not None:
+            _int_in("projection", self.projection, 1, 1 << 16)
         if self.exact_below is not None:
             _int_in("exact_below", self.exact_below, 0, 1 << 40)
         _int_in("seed", self.seed, 0, (1 << 31) - 1)
@@ -169,6 +176,12 @@ class IndexOptions:
                 raise InvalidInput("quantization must be 'none' with kind='hnsw' (HNSW32 flat)")
         elif self.ef_search is not None:
             raise InvalidInput("ef_search applies to kind='hnsw' only")
+        if self.projection is not None and (
+            b != "faiss" or self.kind != "ivf" or not isinstance(self.quantization or AH(), AH)
+        ):
+            raise InvalidInput(
+                "projection applies to backend='faiss' with kind='ivf' and AH codes only"
+            )
 
     # -- helpers -------------------------------------------------------------
     def replace(self, **changes: Any) -> IndexOptions:
