@@ -652,3 +652,17 @@ def test_faiss_codes_on_principal_directions(tmp_path):
     index.exact_subset_max = 100  # through the engine's filter
     some = ids[::3]
     assert np.isin(index.search(q, K, subset=some)[1], some).all()
+
+
+def test_faiss_trains_its_leaves_on_enough_points_each(monkeypatch):
+    """k-means on fewer than ~160 points per leaf costs recall on tight clusters:
+    the training sample grows with the leaves past its floor."""
+    pytest.importorskip("faiss")
+    from picsearch.ann import faiss_backend
+
+    monkeypatch.setattr(faiss_backend, "TRAIN_SAMPLE", 1000)
+    engine = faiss_backend.FaissEngine(DIM, IndexOptions(backend="faiss", tree=Tree(20, 2)))
+    x = clustered(5000, seed=1)
+    sample = engine._training_sample(x)
+    assert len(sample) == 20 * faiss_backend.TRAIN_PER_LEAF == 3200
+    assert len({row.tobytes() for row in sample}) == len(sample)  # drawn without repeats

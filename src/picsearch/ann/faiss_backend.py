@@ -30,6 +30,7 @@ from .options import AH, Tree, default_num_leaves
 __all__ = ["FaissEngine", "FaissRows"]
 
 TRAIN_SAMPLE = 100_000  # vectors k-means and PQ train on, at least
+TRAIN_PER_LEAF = 160  # and at least this many per leaf
 PROJECTION_SAMPLE = 20_000  # vectors the principal directions are found on
 
 
@@ -198,9 +199,11 @@ class FaissEngine(Engine):
         return np.argsort(leaf[:, 0], kind="stable")
 
     def _training_sample(self, vectors: np.ndarray) -> np.ndarray:
-        """A seeded sample, as ScaNN trains: k-means cost is linear in it, and
-        ~100 points per leaf place the centroids about as well as all of them."""
-        size = max(TRAIN_SAMPLE, 100 * self.options.tree.num_leaves)
+        """A seeded sample, as ScaNN trains: k-means cost is linear in it. Fewer
+        than ~160 points per leaf cost recall on tight clusters (clustered
+        300k x 128, 1096 leaves, 1 leaf / 80 re-ranked: 0.949 from 91 points a
+        leaf, 0.964 from 164, 0.965 from 256, the most FAISS's k-means uses)."""
+        size = max(TRAIN_SAMPLE, TRAIN_PER_LEAF * self.options.tree.num_leaves)
         if len(vectors) <= size:
             return vectors
         rng = np.random.default_rng(self.options.seed)
