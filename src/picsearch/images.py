@@ -12,6 +12,16 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, ImageStat, UnidentifiedImageError
 
+from .formats import (
+    OPENER_EXTENSIONS,
+    RAW_EXTENSIONS,
+    RawUnreadable,
+    decode_raw,
+    is_opened_by_plugin,
+    looks_like_raw,
+    register_openers_for,
+)
+
 __all__ = [
     "IMAGE_EXTENSIONS",
     "DEFAULT_MAX_PIXELS",
@@ -26,8 +36,10 @@ __all__ = [
     "shrink",
 ]
 
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+IMAGE_EXTENSIONS = (
+    frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+    | OPENER_EXTENSIONS
+    | RAW_EXTENSIONS
 )
 #: Images above this many pixels are skipped (decompression bombs); --max-pixels changes it.
 DEFAULT_MAX_PIXELS = 200_000_000
@@ -152,6 +164,8 @@ def _looks_like_image(header: bytes) -> bool:
     """Whether a file's first bytes are those of an image Pillow may read."""
     if header.startswith(_SIGNATURES) or (header[:4] == b"RIFF" and header[8:12] == b"WEBP"):
         return True
+    if is_opened_by_plugin(header) or looks_like_raw(header):
+        return True
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -166,10 +180,19 @@ def _looks_like_image(header: bytes) -> bool:
 def decode(data: bytes, *, short_side: int, max_pixels: int) -> tuple[Image.Image, int, int]:
     """Decode to RGB with the short side near ``short_side``; returns (image, width, height).
 
-    JPEGs are decoded at reduced scale (draft mode) and the EXIF orientation is
-    applied after the reduction, where it is cheap. width and height are the
-    original size, after orientation.
+    JPEGs are decoded at reduced scale (draft mode), HEIF files from an embedded
+    thumbnail when one is large enough, RAW files from their preview (else a
+    half-size demosaic), multi-frame files by their first frame; the EXIF
+    orientation is applied after the reduction, where it is cheap. width and height
+    are the original size, after orientation.
     """
+    if looks_like_raw(data):
+        try:
+            decoded = decode_raw(data, short_side=short_side, max_pixels=max_pixels)
+        except RawUnreadable as exc:
+            raise Unusable(str(exc)) from None
+        return _shrunk(decoded, short_side)
+    register_openers_for(data[:_HEADER_BYTES])
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -195,6 +218,11 @@ def decode(data: bytes, *, short_side: int, max_pixels: int) -> tuple[Image.Imag
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise Unusable(f"corrupt or truncated image ({exc})") from None
     return image, width, height
+
+
+def _shrunk(decoded: tuple[Image.Image, int, int], short_side: int) -> tuple[Image.Image, int, int]:
+    image, width, height = decoded
+    return shrink(to_rgb(image), short_side), width, height
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

@@ -15,6 +15,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from ..catalog import Catalog
 from ..concepts import ConceptBank
 from ..encoders import Encoder, PreparesImages
+from .links import record_links
 from .read import Prepared, Same, ordered_results, prepare
 from .summary import IndexInterrupted, IndexSummary, Skip, record_skip
 from .walk import Catalogued, Found, Unknown, check_roots, gone, walk
@@ -58,6 +59,7 @@ def index_paths(
     try:
         run.scan(root_paths)
         run.embed()
+        record_links(catalog, run.links)
         run.remove_gone(root_paths)
     except KeyboardInterrupt:
         raise IndexInterrupted(run.finish()) from None
@@ -85,11 +87,12 @@ class _Run:
         self.kept: set[bytes] = set()  # paths whose items stay, at or under them
         self.todo: list[Found] = []
         self.refresh: set[bytes] = set()
+        self.links: dict[bytes, tuple[str, ...]] = {}  # photos with their RAW or movie
 
     def scan(self, roots: list[str]) -> None:
         """Walk the roots: what is unchanged is counted, what needs work goes to ``todo``."""
         self.refresh = self._unseen_by_concepts()
-        for entry in walk(roots):
+        for entry in walk(roots, self.summary.ignored):
             if isinstance(entry, Skip):
                 record_skip(self.summary, entry)
             elif isinstance(entry, Unknown):
@@ -99,6 +102,8 @@ class _Run:
 
     def _sort(self, found: Found) -> None:
         self.seen.add(found.path_bytes)
+        if found.linked:
+            self.links[found.path_bytes] = found.linked
         state = self.known.get(found.path_bytes)
         same_file = state and state[1:3] == (found.size, found.mtime_ns)
         if same_file and found.path_bytes not in self.refresh:

@@ -28,8 +28,11 @@ class IndexSummary:
     removed: int = 0
     unchanged: int = 0
     reused: int = 0  # renamed or copied files recognised by content: not re-embedded
+    metadata_dropped: int = 0  # broken or implausible EXIF fields left out (photos kept)
     skipped: list[Skip] = field(default_factory=list)
     seconds: float = 0.0
+    #: Files of types picsearch does not read, by extension (".mov": 120).
+    ignored: dict[str, int] = field(default_factory=dict)
 
     @property
     def embedded(self) -> int:
@@ -42,7 +45,14 @@ class IndexSummary:
             f"unchanged {self.unchanged}, skipped {len(self.skipped)} "
             f"({self.reused} recognised by content) in {self.seconds:.1f} s "
             f"({rate:.1f} images/s embedded)"
-        )
+        ) + self.ignored_text()
+
+    def ignored_text(self) -> str:
+        """ "; ignored: 120 .mov, 4 .xmp", most common first; empty when nothing was."""
+        if not self.ignored:
+            return ""
+        counts = sorted(self.ignored.items(), key=lambda item: (-item[1], item[0]))
+        return "; ignored: " + ", ".join(f"{count} {extension}" for extension, count in counts)
 
 
 class IndexInterrupted(KeyboardInterrupt):

@@ -11,16 +11,33 @@ import bisect
 import os
 import stat
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..catalog import Catalog
 from ..errors import InvalidInput
+from ..formats import RAW_EXTENSIONS
 from ..images import IMAGE_EXTENSIONS, file_kind
 from .summary import Skip
 
-__all__ = ["Found", "Unknown", "Catalogued", "check_roots", "walk", "gone", "why"]
+__all__ = [
+    "Found",
+    "Unknown",
+    "Catalogued",
+    "PICTURE_EXTENSIONS",
+    "LINKED_EXTENSIONS",
+    "check_roots",
+    "walk",
+    "pair_up",
+    "gone",
+    "why",
+]
 
 SEP = os.fsencode(os.sep)
+#: The picture of a pair is what is indexed: cameras and phones write these beside
+#: the RAW (RAW+JPEG) or the Live Photo movie.
+PICTURE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".heic", ".heif", ".hif"})
+#: Files that are part of the photo of the same name when there is one.
+LINKED_EXTENSIONS = RAW_EXTENSIONS | {".mov"}
 
 
 @dataclass(frozen=True)
@@ -31,6 +48,8 @@ class Found:
     path_bytes: bytes
     size: int
     mtime_ns: int
+    #: Files that are the same photo (its RAW, its Live Photo movie): not indexed apart.
+    linked: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -104,19 +123,29 @@ class Catalogued:
         return (high - low) + (path_bytes in self._known)
 
 
-def walk(roots: list[str]) -> Iterator[Found | Skip | Unknown]:
-    """Image files under the roots, following symlinks, never looping; sorted, depth first."""
+def walk(
+    roots: list[str], ignored: dict[str, int] | None = None
+) -> Iterator[Found | Skip | Unknown]:
+    """Image files under the roots, following symlinks, never looping; sorted, depth first.
+
+    A RAW with a JPEG or HEIC of the same name beside it, and a Live Photo's movie
+    beside its picture, are found as one photo: the picture, with the other file in
+    ``Found.linked``. Files of other types are counted in ``ignored`` by extension.
+    """
     visited: set[tuple[int, int]] = set()
+    counts = {} if ignored is None else ignored
     for root in roots:
         if os.path.isdir(root):
-            yield from _walk_folder(root, visited)
+            yield from _walk_folder(root, visited, counts)
         else:
             found = _stat(root)
             if found is not None:
                 yield found
 
 
-def _walk_folder(root: str, visited: set[tuple[int, int]]) -> Iterator[Found | Skip | Unknown]:
+def _walk_folder(
+    root: str, visited: set[tuple[int, int]], ignored: dict[str, int]
+) -> Iterator[Found | Skip | Unknown]:
     stack = [root]
     while stack:
         folder = stack.pop()
@@ -132,13 +161,15 @@ def _walk_folder(root: str, visited: set[tuple[int, int]]) -> Iterator[Found | S
             continue
         visited.add((info.st_dev, info.st_ino))
         subfolders: list[str] = []
+        files: list[str] = []
         for entry in entries:
-            yield from _look_at(entry, subfolders)
+            yield from _look_at(entry, subfolders, files)
+        yield from _files_of(files, ignored)
         stack.extend(reversed(subfolders))
 
 
-def _look_at(entry: os.DirEntry[str], subfolders: list[str]) -> Iterator[Found | Skip | Unknown]:
-    """One entry of a listed folder: a subfolder to walk, an image file, or nothing."""
+def _look_at(entry: os.DirEntry[str], subfolders: list[str], files: list[str]) -> Iterator[Unknown]:
+    """One entry of a listed folder: a subfolder to walk, a file to sort, or nothing."""
     try:
         is_folder = entry.is_dir()
         broken_link = not is_folder and entry.is_symlink() and not os.path.exists(entry.path)
@@ -148,13 +179,51 @@ def _look_at(entry: os.DirEntry[str], subfolders: list[str]) -> Iterator[Found |
     if is_folder:
         if not entry.name.startswith("."):
             subfolders.append(entry.path)
-    elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
-        found = _stat(entry.path)
-        if found is not None:
-            yield found
-    elif broken_link:
+    elif broken_link and _extension(entry.name) not in IMAGE_EXTENSIONS:
         # Maybe a link to a folder on a disk that is not mounted now: keep what was under it.
         yield Unknown(entry.path, "broken symlink: its target does not exist", True)
+    else:
+        files.append(entry.path)
+
+
+def _files_of(paths: list[str], ignored: dict[str, int]) -> Iterator[Found | Skip | Unknown]:
+    """A folder's files: its photos (with their linked files), the rest counted as ignored."""
+    links = pair_up(paths)
+    linked = {path for others in links.values() for path in others}
+    for path in paths:
+        extension = _extension(path)
+        if path in linked:
+            continue
+        if extension not in IMAGE_EXTENSIONS:
+            if not os.path.basename(path).startswith("."):
+                key = extension or "(no extension)"
+                ignored[key] = ignored.get(key, 0) + 1
+            continue
+        found = _stat(path)
+        if isinstance(found, Found) and path in links:
+            found = replace(found, linked=tuple(links[path]))
+        if found is not None:
+            yield found
+
+
+def pair_up(paths: Iterable[str]) -> dict[str, list[str]]:
+    """The files of one folder that are one photo with another: the picture's path, and
+    the RAW or Live Photo movie with the same name (ignoring case) that goes with it."""
+    by_stem: dict[str, list[str]] = {}
+    for path in paths:
+        stem = os.path.splitext(os.path.basename(path))[0].casefold()
+        by_stem.setdefault(stem, []).append(path)
+    links: dict[str, list[str]] = {}
+    for group in by_stem.values():
+        pictures = [p for p in group if _extension(p) in PICTURE_EXTENSIONS]
+        others = [p for p in group if _extension(p) in LINKED_EXTENSIONS]
+        if pictures and others:
+            links[pictures[0]] = others
+    return links
+
+
+def _extension(path: str) -> str:
+    return os.path.splitext(path)[1].lower()
 
 
 def _stat(path: str) -> Found | Skip | Unknown | None:
