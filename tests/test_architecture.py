@@ -18,6 +18,7 @@ MAX_FUNCTION_LINES = 60
 #: Each top-level module or package's layer: imports may only point to the same or a lower one.
 LAYERS = {
     **dict.fromkeys(("errors", "images", "formats", "paths", "display", "version"), 0),
+    "photo_info": 0,
     **dict.fromkeys(("encoders", "ann", "catalog", "concepts"), 1),
     **dict.fromkeys(("ingest", "library", "query", "vector_index"), 2),
     **dict.fromkeys(("dups", "searcher", "server", "spark", "train", "samples"), 3),

@@ -207,7 +207,7 @@ def test_an_older_library_file_is_migrated(tmp_path: Path, colour_folder: Path) 
     db.commit()
     db.close()
     with picsearch.open(path) as lib:
-        assert lib.info().schema_version == 2
+        assert lib.info().schema_version == 3
         lib.index(colour_folder, concepts="fast")
         assert names(lib.search(color="red")) == ["red"]
 

@@ -27,6 +27,7 @@ __all__ = [
     "check_query",
     "check_id",
     "check_positive",
+    "has_photo_filters",
 ]
 
 #: An example image: a path to a file or a PIL image.
@@ -53,6 +54,8 @@ class SearchQuery:
     has_text: bool | None = None
     bw: bool | None = None
     color: str | None = None
+    place: str | None = None
+    camera: str | None = None
     text_only: bool = False
     text_weight: float = TEXT_WEIGHT
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -71,9 +74,27 @@ def check_query(query: SearchQuery) -> Filters:
     filters = Filters(people=query.people, has_text=query.has_text, bw=query.bw, color=query.color)
     if query.text_only and (text is None or image is not None or like is not None):
         raise InvalidInput("a text-only search looks for words: give words, and no image")
+    _check_words(place=query.place, camera=query.camera)
     if text is None and image is None and like is None and not filters.any:
-        raise InvalidInput("nothing to search for: give a text query or an image")
+        if not has_photo_filters(query):
+            raise InvalidInput(
+                "nothing to search for: give a text query, an image, or a filter"
+                " (place, camera, after, before)"
+            )
     return filters
+
+
+def has_photo_filters(query: SearchQuery) -> bool:
+    """Whether the query filters on when, where or with what the photos were taken."""
+    filters = (query.place, query.camera, query.after, query.before)
+    return any(value is not None for value in filters)
+
+
+def _check_words(**values: str | None) -> None:
+    """Filters given as words (a place, a camera) must have some."""
+    for name, value in values.items():
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise InvalidInput(f"{name} must be a name to look for, not {value!r}")
 
 
 def check_positive(**values: int) -> None:

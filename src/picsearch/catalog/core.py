@@ -7,6 +7,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from ..concepts.store import ConceptStore
 from ..errors import DamagedLibrary, LibraryError, ModelMismatch, ReadOnlyLibrary
 from .check import first_damage, parse_dims
 from .file import Database, open_database
+from .photos import PhotoStore
 from .rows import (
     INSERT_WHOLE_ROWS,
     Row,
@@ -139,6 +141,11 @@ class Catalog:
         return ConceptStore(self._db)
 
     @property
+    def photos(self) -> PhotoStore:
+        """When, where and with what each photo was taken, on this connection."""
+        return PhotoStore(self._db)
+
+    @property
     def generation(self) -> int:
         """Bumped by every write, so readers can tell when cached vectors are stale."""
         stored = self.get_meta("generation") or "0"
@@ -229,6 +236,7 @@ class Catalog:
         target = self.concepts.item_id(path_bytes)
         if target is not None:
             self.concepts.copy(source_id, target)
+            self.photos.copy(source_id, target)
 
     def touch(self, item_id: int, *, size: int, mtime_ns: int) -> None:
         """Same content, new file times: update the identity, keep the vectors."""
@@ -311,13 +319,9 @@ class Catalog:
         return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
     def ids_between(self, after_ns: int | None, before_ns: int | None) -> np.ndarray:
-        """Ids of the items whose file time lies in [after_ns, before_ns) (None: open)."""
-        low = -(2**63) if after_ns is None else after_ns
-        high = 2**63 - 1 if before_ns is None else before_ns
-        rows = self._db.execute(
-            "SELECT id FROM items WHERE mtime_ns >= ? AND mtime_ns < ? ORDER BY id", (low, high)
-        )
-        return np.fromiter((r[0] for r in rows), dtype=np.int64)
+        """Ids of the items taken in [after_ns, before_ns) (None: open): the capture
+        time read while indexing, else the file time."""
+        return self.photos.ids_matching(after_ns=after_ns, before_ns=before_ns)
 
     def space_vectors(
         self, space: str, dim: int, *, since: int = 0, ids: Iterable[int] | None = None
@@ -335,11 +339,14 @@ class Catalog:
         return found, stack_vectors(self.path, rows, dim, space)
 
     def rows(self, item_ids: Iterable[int]) -> dict[int, Row]:
+        """The rows of these ids, each with what is known of when and where it was taken."""
         select = "SELECT id, path_bytes, size, mtime_ns, hash, width, height, metadata FROM items"
-        return {
+        found = {
             i: Row(i, os.fsdecode(bytes(p)), s, m, h, w, hh, parse_metadata(self.path, i, meta))
             for i, p, s, m, h, w, hh, meta in select_ids(self._db, select, item_ids)
         }
+        photos = self.photos.get((i, row.mtime_ns) for i, row in found.items())
+        return {i: replace(row, photo=photos[i].fields()) for i, row in found.items()}
 
     def iter_paths(self) -> Iterator[tuple[int, bytes]]:
         for item_id, path_bytes in self._db.execute("SELECT id, path_bytes FROM items"):

@@ -7,7 +7,7 @@ import json
 import os
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,9 @@ class Row:
     width: int
     height: int
     metadata: dict[str, Any]
+    #: When, where and with what it was taken ("taken", "taken_source", "camera",
+    #: "lens", "gps", "place"), as PhotoInfo.fields gives them; not written by write_rows.
+    photo: dict[str, Any] = field(default_factory=dict)
 
 
 #: A photo as a bulk writer gives it: its row (under an id the writer chose) and the

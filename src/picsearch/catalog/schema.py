@@ -11,11 +11,13 @@ from ..concepts.store import SCHEMA as CONCEPT_SCHEMA
 from ..errors import DamagedLibrary, LibraryError
 from .check import meta_problems
 from .file import Database
+from .photos import PHOTO_SCHEMA
 
 __all__ = ["SCHEMA_VERSION", "create_tables", "check_tables", "check_meta"]
 
-#: 2 added the concept tables (concepts, concept_runs, photo_text); 1 is migrated on open.
-SCHEMA_VERSION = 2
+#: 3 added photo_info (capture time, camera, place); 2 added the concept tables (concepts,
+#: concept_runs, photo_text). Older versions gain the tables they lack on open.
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -50,7 +52,9 @@ CREATE TABLE IF NOT EXISTS moves (     -- files moved by 'dups --move-to' and ba
 
 #: Every table a library has (those an older library lacks are made when it opens).
 _TABLES = frozenset(
-    re.findall(r"CREATE (?:VIRTUAL )?TABLE IF NOT EXISTS (\w+)", _SCHEMA + CONCEPT_SCHEMA)
+    re.findall(
+        r"CREATE (?:VIRTUAL )?TABLE IF NOT EXISTS (\w+)", _SCHEMA + CONCEPT_SCHEMA + PHOTO_SCHEMA
+    )
 )
 
 
@@ -67,13 +71,14 @@ def create_tables(db: Database, verify_writable: Callable[[], None]) -> None:
     db.execute("PRAGMA synchronous=NORMAL")
     db.executescript(_SCHEMA)
     db.executescript(CONCEPT_SCHEMA)
+    db.executescript(PHOTO_SCHEMA)
 
 
 def check_tables(db: Database) -> None:
     """A read-only file cannot gain the tables it lacks: it must have them all."""
     names = _table_names(db)
     _refuse_foreign(db, names)
-    missing = {"concepts", "concept_runs", "photo_text"} - names
+    missing = {"concepts", "concept_runs", "photo_text", "photo_info"} - names
     if missing:
         raise LibraryError(
             f"{db.path} has an older schema and is read-only: open it once where it "

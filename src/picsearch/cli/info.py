@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from ..catalog.check import ensure_sound
 from ..library import Library, LibraryInfo
@@ -55,16 +56,37 @@ def _print_info(info: LibraryInfo) -> None:
         )
 
 
+#: What indexing read of when, where and with what a photo was taken, as hits show it.
+_PHOTO_KEYS = ("taken", "taken_source", "camera", "lens", "place", "gps")
+
+
 def _print_photo_concepts(args: argparse.Namespace) -> int:
     with Library(args.db, create=False) as library:
         seen = library.concepts(args.photo)
+        metadata = library.get(seen["id"]).metadata
+    photo = {key: metadata[key] for key in _PHOTO_KEYS if key in metadata}
     if args.json:
-        print_json(seen)
+        print_json({**seen, **photo})
         return 0
     print(f"photo:     {printable(seen['path'])} (id {seen['id']})")
+    _print_taken(photo)
     print(f"detectors: {', '.join(seen['detectors']) or 'none (indexed with --concepts off)'}")
     for concept in seen["concepts"]:
         print(f'  {concept["confidence"]:.2f}  {concept["name"]:<18} "{concept["phrase"]}"')
     if seen["text"]:
         print("text:      " + printable(seen["text"].replace("\n", " / ")))
     return 0
+
+
+def _print_taken(photo: dict[str, Any]) -> None:
+    """When (and from what), where and with what the photo was taken, where known."""
+    print(f"taken:     {photo['taken']} (from {photo['taken_source']})")
+    place = photo.get("place") or {}
+    names = [place[key] for key in ("city", "region", "country") if place.get(key)]
+    if names:
+        gps = photo.get("gps") or {}
+        at = f" ({gps['latitude']:.5f}, {gps['longitude']:.5f})" if gps else ""
+        print(f"place:     {printable(', '.join(names))}{at}")
+    for key in ("camera", "lens"):
+        if photo.get(key):
+            print(f"{key + ':':<11}{printable(photo[key])}")

@@ -23,8 +23,18 @@ def register(commands: Commands) -> None:
     k_option(search)
     search.add_argument("--like", type=int, metavar="ID", help="more like the photo with this id")
     search.add_argument("--folder", metavar="DIR", help="only photos under this folder")
-    search.add_argument("--after", metavar="DATE", help="only photos with a file time from DATE")
-    search.add_argument("--before", metavar="DATE", help="only photos with a file time before DATE")
+    search.add_argument(
+        "--after", metavar="DATE", help="only photos taken from DATE (else their file time)"
+    )
+    search.add_argument(
+        "--before", metavar="DATE", help="only photos taken before DATE (else their file time)"
+    )
+    search.add_argument(
+        "--place", metavar="TEXT", help="only photos taken in this city, region or country"
+    )
+    search.add_argument(
+        "--camera", metavar="TEXT", help="only photos taken with this camera (make or model)"
+    )
     search.add_argument(
         "--people",
         action=argparse.BooleanOptionalAction,
@@ -61,7 +71,17 @@ def _run_search(args: argparse.Namespace) -> int:
 #: The flags that set the SearchQuery field of the same name (the words set ``text``):
 #: what to look for, and the filters.
 _QUERY_FIELDS = ("image", "like", "k", "text_only")
-_FILTER_FIELDS = ("folder", "after", "before", "people", "has_text", "bw", "color")
+_FILTER_FIELDS = (
+    "folder",
+    "after",
+    "before",
+    "place",
+    "camera",
+    "people",
+    "has_text",
+    "bw",
+    "color",
+)
 
 
 def _query(args: argparse.Namespace) -> SearchQuery:
@@ -87,6 +107,10 @@ def _search_searcher(args: argparse.Namespace) -> list[Hit]:
     if args.like is not None:
         raise InvalidInput(
             "--like is not supported with --searcher: search by the photo with --image FILE"
+        )
+    if args.place is not None or args.camera is not None:
+        raise InvalidInput(
+            "--place and --camera are not supported with --searcher: search the library (--db)"
         )
     if args.query is not None and args.image is not None:
         raise InvalidInput("a searcher file answers a text or an image query, not both at once")

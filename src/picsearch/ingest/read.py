@@ -14,6 +14,7 @@ import numpy as np
 from ..concepts import ConceptBank, Detections
 from ..encoders import Encoder
 from ..images import Unusable, decode, read_file, shrink
+from ..photo_info import PhotoInfo, read_photo_info
 from .summary import Skip
 from .walk import Found
 
@@ -33,6 +34,7 @@ class Prepared:
     height: int
     array: np.ndarray
     concepts: Detections | None = None
+    photo: PhotoInfo | None = None  # when, where and with what it was taken
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class Same:
 
     found: Found
     item_id: int
+    photo: PhotoInfo | None = None  # read again: the file time, at least, may be new
 
 
 def prepare(
@@ -55,14 +58,15 @@ def prepare(
     try:
         file = read_file(found.path)
         if file.digest in by_hash:
-            return Same(found, by_hash[file.digest])
+            return Same(found, by_hash[file.digest], read_photo_info(file.data, found.mtime_ns))
         side = max(encoder.decode_size, concepts.decode_side if concepts else 0)
         image, width, height = decode(file.data, short_side=side, max_pixels=max_pixels)
         detections = concepts.detect(image, label=found.path) if concepts else None
         array = encoder.preprocess(shrink(image, encoder.decode_size))
     except Unusable as exc:
         return Skip(found.path, str(exc))
-    return Prepared(found, file.digest, width, height, array, detections)
+    photo = read_photo_info(file.data, found.mtime_ns)
+    return Prepared(found, file.digest, width, height, array, detections, photo)
 
 
 def ordered_results(

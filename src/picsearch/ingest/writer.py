@@ -8,6 +8,7 @@ from ..catalog import Catalog
 from ..concepts import ConceptBank
 from ..concepts.bank import blend_weight_for
 from ..encoders import Encoder
+from ..photo_info import PhotoInfo
 from .read import Prepared, Same
 from .summary import IndexSummary
 from .walk import Found
@@ -45,7 +46,9 @@ class Writer:
         previous = self.known.get(found.path_bytes)
         if previous and previous[0] == same.item_id:
             # Same file, same bytes, new timestamp: nothing to embed.
-            self.catalog.touch(same.item_id, size=found.size, mtime_ns=found.mtime_ns)
+            with self.catalog.transaction():
+                self.catalog.touch(same.item_id, size=found.size, mtime_ns=found.mtime_ns)
+                self._store_photo(same.item_id, same.photo)
             self.summary.unchanged += 1
             return
         with self.catalog.transaction():
@@ -55,6 +58,9 @@ class Writer:
                 size=found.size,
                 mtime_ns=found.mtime_ns,
             )
+            target = self.catalog.concepts.item_id(found.path_bytes)
+            if target is not None:
+                self._store_photo(target, same.photo)
         self.summary.reused += 1
         self._count(found)
 
@@ -89,6 +95,13 @@ class Writer:
                 item_id = self.catalog.concepts.item_id(found.path_bytes)
                 if item_id is not None:
                     self.catalog.concepts.replace(item_id, prepared.concepts)
+                    self._store_photo(item_id, prepared.photo)
+
+    def _store_photo(self, item_id: int, photo: PhotoInfo | None) -> None:
+        """When and where the photo was taken; the broken fields left out are counted."""
+        if photo is not None:
+            self.catalog.photos.replace(item_id, photo)
+            self.summary.metadata_dropped += len(photo.dropped)
 
     def _count(self, found: Found) -> None:
         if found.path_bytes in self.known:

@@ -64,9 +64,10 @@ class LibraryInfo:
 
 
 def row_metadata(row: Row) -> dict[str, Any]:
-    """A photo's metadata as hits carry it: its size and file time, then its own fields."""
+    """A photo's metadata as hits carry it: its size and file time, when and where it was
+    taken, then the fields an application attached (which win)."""
     sizes = {"width": row.width, "height": row.height, "size": row.size}
-    return {**sizes, "mtime": row.mtime_ns / 1e9, **row.metadata}
+    return {**sizes, "mtime": row.mtime_ns / 1e9, **row.photo, **row.metadata}
 
 
 def hit_of(rank: int, row: Row, score: float) -> Hit:

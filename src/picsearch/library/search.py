@@ -16,7 +16,7 @@ from ..concepts.fusion import fuse, query_words, rank_text_only
 from ..encoders import Encoder, ImageEmbeddings
 from ..errors import InvalidInput
 from ..images import Unusable, load_query_image
-from ..query import ImageQuery, Moment, SearchQuery, check_query, moment_ns
+from ..query import ImageQuery, SearchQuery, check_query, has_photo_filters, moment_ns
 from .hits import Hit, hit_of
 from .spaces import Spaces
 
@@ -38,14 +38,24 @@ class LibrarySearch:
 
     def search(self, query: SearchQuery) -> list[Hit]:
         filters = check_query(query)
-        subset = self._subset(query.folder, query.after, query.before, filters)
+        subset = self._subset(query, filters)
         if subset is not None and not len(subset):
             return []
         if query.text_only:
             return self._hits(self._text_only(str(query.text), subset)[: query.k])
         if query.text is None and query.image is None and query.like is None:
-            return self._hits(filters.rank(self.catalog.concepts, subset)[: query.k])
+            return self._hits(self._filtered_only(filters, subset, query.k))
         return self._hits(self._similar(query, subset))
+
+    def _filtered_only(
+        self, filters: Filters, subset: np.ndarray | None, k: int
+    ) -> list[tuple[float, int]]:
+        """(score, id) of a search with filters alone: by the concepts' confidence when
+        it filters on concepts, else the photos newest first (score 1)."""
+        if filters.any:
+            return filters.rank(self.catalog.concepts, subset)[:k]
+        ids = self.catalog.ids() if subset is None else subset
+        return [(1.0, i) for i in self.catalog.photos.newest_first(ids)[:k]]
 
     def _similar(self, query: SearchQuery, subset: np.ndarray | None) -> list[tuple[float, int]]:
         """(score, id) of the photos closest to the query's text, image or stored photo."""
@@ -190,25 +200,28 @@ class LibrarySearch:
             raise InvalidInput(f"no photo with id {item_id} in {self.path}")
         return {space: vectors[0]}
 
-    def _subset(
-        self,
-        folder: str | os.PathLike[str] | None,
-        after: Moment | None,
-        before: Moment | None,
-        filters: Filters | None = None,
-    ) -> np.ndarray | None:
+    def _subset(self, query: SearchQuery, filters: Filters | None = None) -> np.ndarray | None:
+        """The ids the query's filters allow; None when it has none."""
         subsets = []
         if filters is not None and filters.any:
             subsets.append(filters.ids(self.catalog.concepts))
-        if folder is not None:
-            path = os.path.abspath(os.path.expanduser(os.fspath(folder)))
+        if query.folder is not None:
+            path = os.path.abspath(os.path.expanduser(os.fspath(query.folder)))
             subsets.append(self.catalog.ids_under(os.fsencode(path)))
-        if after is not None or before is not None:
-            low, high = moment_ns(after, "after"), moment_ns(before, "before")
-            subsets.append(self.catalog.ids_between(low, high))
+        if has_photo_filters(query):
+            subsets.append(self._taken_subset(query))
         if not subsets:
             return None
         return functools.reduce(np.intersect1d, subsets)
+
+    def _taken_subset(self, query: SearchQuery) -> np.ndarray:
+        """Ids of the photos taken in the query's dates, place and camera."""
+        return self.catalog.photos.ids_matching(
+            place=query.place,
+            camera=query.camera,
+            after_ns=moment_ns(query.after, "after"),
+            before_ns=moment_ns(query.before, "before"),
+        )
 
     def _embed_query_image(self, image: ImageQuery, max_pixels: int) -> ImageEmbeddings:
         try:

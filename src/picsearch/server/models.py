@@ -24,6 +24,9 @@ __all__ = [
     "GroupModel",
     "DuplicatesResponse",
     "STANDARD_KEYS",
+    "PHOTO_KEYS",
+    "PlaceModel",
+    "GpsModel",
     "photo_fields",
     "urls",
     "ERROR_RESPONSES",
@@ -33,6 +36,19 @@ __all__ = [
 
 #: Metadata keys every item has; the rest is what an application attached.
 STANDARD_KEYS = ("width", "height", "size", "mtime")
+#: Keys of what indexing read of when, where and with what a photo was taken.
+PHOTO_KEYS = ("taken", "taken_source", "camera", "lens", "place", "gps")
+
+
+class PlaceModel(BaseModel):
+    city: str | None = None
+    region: str | None = None
+    country: str | None = None
+
+
+class GpsModel(BaseModel):
+    latitude: float
+    longitude: float
 
 
 class ErrorDetail(BaseModel):
@@ -66,6 +82,14 @@ class _Photo(BaseModel):
     height: int
     size: int = Field(description="file size in bytes")
     mtime: float = Field(description="file modification time, Unix seconds")
+    taken: str | None = Field(None, description="when it was taken: ISO 8601 with its offset")
+    taken_source: str | None = Field(
+        None, description="where 'taken' comes from: 'exif', 'xmp' or 'file' (the file time)"
+    )
+    camera: str | None = Field(None, description="the camera's make and model")
+    lens: str | None = Field(None, description="the lens")
+    place: PlaceModel | None = Field(None, description="where it was taken, from its GPS")
+    gps: GpsModel | None = Field(None, description="its GPS position")
     metadata: dict[str, Any] = Field(
         default_factory=dict, description="fields an application attached when indexing"
     )
@@ -148,7 +172,10 @@ def photo_fields(item_id: int, path: str, metadata: dict[str, Any]) -> dict[str,
         "name": path_text(os.path.basename(path)),
         "path": path_text(path),
         **{key: metadata.get(key, 0) for key in STANDARD_KEYS},
-        "metadata": {k: v for k, v in metadata.items() if k not in STANDARD_KEYS},
+        **{key: metadata[key] for key in PHOTO_KEYS if key in metadata},
+        "metadata": {
+            k: v for k, v in metadata.items() if k not in STANDARD_KEYS and k not in PHOTO_KEYS
+        },
         **urls(item_id),
     }
 

@@ -38,8 +38,12 @@ _ERRORS = models.ERROR_RESPONSES
 async def _filters(  # async: FastAPI runs a plain function in a thread of the shared pool
     k: int = Query(24, ge=1, le=MAX_K, description="number of results"),
     folder: str | None = Query(None, max_length=4096, description="only photos under it"),
-    after: str | None = Query(None, max_length=64, description="file time from (ISO or Unix)"),
-    before: str | None = Query(None, max_length=64, description="file time before"),
+    after: str | None = Query(
+        None, max_length=64, description="taken from (ISO or Unix; else the file time)"
+    ),
+    before: str | None = Query(None, max_length=64, description="taken before"),
+    place: str | None = Query(None, max_length=200, description="a city, region or country"),
+    camera: str | None = Query(None, max_length=200, description="part of the camera's name"),
     people: bool | None = Query(None, description="true: photos with people; false: without"),
     has_text: bool | None = Query(None, description="true: photos with words in them"),
     bw: bool | None = Query(None, description="true: black and white photos"),
@@ -56,6 +60,8 @@ async def _filters(  # async: FastAPI runs a plain function in a thread of the s
         folder=folder or None,
         after=_moment(after, "after"),
         before=_moment(before, "before"),
+        place=place or None,
+        camera=camera or None,
         people=people,
         has_text=has_text,
         bw=bw,
@@ -83,6 +89,8 @@ def _echo(query: SearchQuery, **looked_for: Any) -> dict[str, Any]:
         "folder": query.folder,
         "after": query.after,
         "before": query.before,
+        **({"place": query.place} if query.place else {}),
+        **({"camera": query.camera} if query.camera else {}),
         **{name: value for name, value in concepts.items() if value is not None},
         **({"text_only": True} if query.text_only else {}),
     }
@@ -132,10 +140,13 @@ def add_search_routes(app: FastAPI, pool: LibraryPool, max_bytes: int, max_pixel
 
     @app.get("/api/search", response_model=models.SearchResponse, responses=_ERRORS)
     async def search_text(
-        q: Annotated[str, Query(min_length=1, max_length=1000, description="what to find")],
         filters: Filters,
+        q: Annotated[
+            str | None,
+            Query(min_length=1, max_length=1000, description="what to find (none: filters alone)"),
+        ] = None,
     ) -> models.SearchResponse:
-        """Photos that match a text."""
+        """Photos that match a text; without one, those the filters allow, newest first."""
         query = replace(filters, text=q)
         return await _search(pool, _echo(filters, text=q), lambda lib: _run(lib, query))
 
