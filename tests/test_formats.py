@@ -245,3 +245,20 @@ def test_phone_and_camera_folder_indexes_completely(tmp_path: Path) -> None:
         assert (summary.added, summary.skipped) == (4, [])
         for colour, ext in (("red", "heif"), ("green", "avif"), ("blue", "jxl")):
             assert Path(library.search(colour, k=1)[0].path).name == f"{colour}.{ext}"
+
+
+def test_a_raw_indexed_alone_joins_its_jpeg_when_one_appears(tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    raw = folder / "IMG_1.dng"
+    raw.write_bytes(dng())
+    (folder / "IMG_2.dng").write_bytes(dng())
+    with picsearch.open(tmp_path / "lib.db", model="tiny") as library:
+        assert library.index(folder).added == 2
+        (folder / "IMG_2.jpg").write_bytes(b"not a jpeg")  # skipped: IMG_2.dng stays a photo
+        solid_photo(folder / "IMG_1.jpg", "red")
+        summary = library.index(folder)
+        paths = {Path(hit.path).name: hit.metadata for hit in library.search("red", k=5)}
+    assert (summary.added, summary.removed, len(summary.skipped)) == (1, 1, 1)
+    assert paths.keys() == {"IMG_1.jpg", "IMG_2.dng"}
+    assert paths["IMG_1.jpg"]["linked"] == [str(raw)] and raw.exists()

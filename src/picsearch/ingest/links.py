@@ -4,6 +4,7 @@ beside its HEIC): recorded in the photo's metadata as ``"linked": [path, ...]``.
 from __future__ import annotations
 
 import json
+import os
 
 from ..catalog import Catalog
 
@@ -13,15 +14,21 @@ __all__ = ["LINKED", "record_links"]
 LINKED = "linked"
 
 
-def record_links(catalog: Catalog, links: dict[bytes, tuple[str, ...]]) -> int:
-    """Store each photo's linked files in its metadata, keeping every other field;
-    returns how many photos changed. Photos not in the catalog (skipped) are left out."""
+def record_links(catalog: Catalog, links: dict[bytes, tuple[str, ...]]) -> set[bytes]:
+    """Store each photo's linked files in its metadata, keeping every other field.
+
+    Returns the linked files whose picture is in the catalog: a RAW indexed alone
+    before its JPEG appeared is now part of that photo. Photos not in the catalog
+    (skipped) are left out, and so their linked files stay photos of their own.
+    """
     ids = {path: catalog.concepts.item_id(path) for path in links}
     rows = catalog.rows(item_id for item_id in ids.values() if item_id is not None)
-    updates = []
+    updates: list[tuple[str, int]] = []
+    absorbed: set[bytes] = set()
     for path_bytes, item_id in ids.items():
         if item_id is None or item_id not in rows:
             continue
+        absorbed.update(os.fsencode(path) for path in links[path_bytes])
         metadata = dict(rows[item_id].metadata)
         linked = list(links[path_bytes])
         if metadata.get(LINKED) != linked:
@@ -30,4 +37,4 @@ def record_links(catalog: Catalog, links: dict[bytes, tuple[str, ...]]) -> int:
     if updates:
         with catalog.transaction():
             catalog.set_metadata(updates)
-    return len(updates)
+    return absorbed

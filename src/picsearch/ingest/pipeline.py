@@ -59,7 +59,7 @@ def index_paths(
     try:
         run.scan(root_paths)
         run.embed()
-        record_links(catalog, run.links)
+        run.absorbed = record_links(catalog, run.links)
         run.remove_gone(root_paths)
     except KeyboardInterrupt:
         raise IndexInterrupted(run.finish()) from None
@@ -88,6 +88,7 @@ class _Run:
         self.todo: list[Found] = []
         self.refresh: set[bytes] = set()
         self.links: dict[bytes, tuple[str, ...]] = {}  # photos with their RAW or movie
+        self.absorbed: set[bytes] = set()  # linked files that were photos of their own
 
     def scan(self, roots: list[str]) -> None:
         """Walk the roots: what is unchanged is counted, what needs work goes to ``todo``."""
@@ -186,7 +187,7 @@ class _Run:
             self.loading += time.perf_counter() - started
 
     def remove_gone(self, roots: list[str]) -> None:
-        lost = gone(self.catalog, roots, self.seen, self.kept)
+        lost = gone(self.catalog, roots, self.seen, self.kept, self.absorbed)
         with self.catalog.transaction():  # all or none, even if interrupted
             self.summary.removed = self.catalog.remove(lost)
 

@@ -244,12 +244,22 @@ def _stat(path: str) -> Found | Skip | Unknown | None:
     return Found(path, os.fsencode(path), info.st_size, info.st_mtime_ns)
 
 
-def gone(catalog: Catalog, roots: list[str], seen: set[bytes], kept: set[bytes]) -> list[int]:
+def gone(
+    catalog: Catalog,
+    roots: list[str],
+    seen: set[bytes],
+    kept: set[bytes],
+    absorbed: frozenset[bytes] | set[bytes] = frozenset(),
+) -> list[int]:
     """Items under the indexed roots whose files verifiably no longer exist: not found
-    this time, not at or under a path that could not be looked at, and not there now."""
+    this time, not at or under a path that could not be looked at, and not there now;
+    and items ``absorbed`` into another photo (a RAW whose JPEG is now in the catalog)."""
     roots_bytes = {os.fsencode(r) for r in roots}
     gone = []
     for item_id, path_bytes in catalog.iter_paths():
+        if path_bytes in absorbed:
+            gone.append(item_id)
+            continue
         if path_bytes in seen or _at_or_under(path_bytes, kept):
             continue
         if _at_or_under(path_bytes, roots_bytes) and _no_longer_there(path_bytes):
