@@ -71,10 +71,11 @@ def test_phone_formats_pass_the_header_check(tmp_path: Path, fmt: str) -> None:
     assert {".heic", ".heif", ".avif", ".jxl"} <= IMAGE_EXTENSIONS
 
 
-def test_heic_orientation_is_applied() -> None:
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF", "JXL"])
+def test_phone_formats_orientation_is_applied(fmt: str) -> None:
     exif = Image.Exif()
     exif[0x0112] = 6  # turned 90° clockwise when shown
-    data = encoded(picture(), "HEIF", exif=exif.tobytes())
+    data = encoded(picture(), fmt, exif=exif.tobytes())
     image, width, height = decode(data, short_side=SIDE, max_pixels=BIG)
     assert (width, height) == (80, 120) and image.width < image.height
     top, bottom = image.getpixel((30, 5)), image.getpixel((30, image.height - 5))
@@ -97,7 +98,7 @@ def test_broken_heic_is_unusable_with_its_reason() -> None:
         decode(data[: len(data) // 2], short_side=SIDE, max_pixels=BIG)
 
 
-@pytest.mark.parametrize("fmt", ["GIF", "TIFF"])
+@pytest.mark.parametrize("fmt", ["GIF", "TIFF", "HEIF"])
 def test_multi_frame_files_give_their_first_frame(fmt: str) -> None:
     frames = [picture(), picture().transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
     data = encoded(frames[0], fmt, save_all=True, append_images=frames[1:])
@@ -106,7 +107,9 @@ def test_multi_frame_files_give_their_first_frame(fmt: str) -> None:
     assert image.getpixel((5, 30))[0] > 150  # red on the left: the first frame
 
 
-def dng(size: tuple[int, int] = (192, 128), preview: Image.Image | None = None) -> bytes:
+def dng(
+    size: tuple[int, int] = (192, 128), preview: Image.Image | None = None, orientation: int = 1
+) -> bytes:
     """A minimal DNG LibRaw opens: RGGB sensor data of a red left half, blue right half,
     optionally with an 8-bit RGB preview first (as cameras write one)."""
     width, height = size
@@ -118,6 +121,7 @@ def dng(size: tuple[int, int] = (192, 128), preview: Image.Image | None = None) 
         (50708, "s", 0, "picsearch test", True),  # UniqueCameraModel
         (50721, "2i", 9, (1, 1, 0, 1, 0, 1, 0, 1, 1, 1, 0, 1, 0, 1, 0, 1, 1, 1), True),
         (50728, "2I", 3, (1, 1, 1, 1, 1, 1), True),  # AsShotNeutral
+        (274, "H", 1, orientation, True),
     ]
     sensor_tags = [
         (33421, "H", 2, (2, 2), True),  # CFARepeatPatternDim
@@ -262,3 +266,13 @@ def test_a_raw_indexed_alone_joins_its_jpeg_when_one_appears(tmp_path: Path) -> 
     assert (summary.added, summary.removed, len(summary.skipped)) == (1, 1, 1)
     assert paths.keys() == {"IMG_1.jpg", "IMG_2.dng"}
     assert paths["IMG_1.jpg"]["linked"] == [str(raw)] and raw.exists()
+
+
+@pytest.mark.parametrize("with_preview", [False, True])
+def test_raw_orientation_is_applied(with_preview: bool) -> None:
+    preview = picture((180, 120)) if with_preview else None
+    data = dng(preview=preview, orientation=6)  # turned 90° clockwise when shown
+    image, width, height = decode(data, short_side=SIDE, max_pixels=BIG)
+    assert (width, height) == (128, 192) and image.width < image.height
+    top, bottom = image.getpixel((30, 5)), image.getpixel((30, image.height - 5))
+    assert top[0] > top[2] and bottom[2] > bottom[0]  # the red left half is now on top

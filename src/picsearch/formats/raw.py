@@ -4,6 +4,7 @@ at least as large as needed (fast), else a half-size demosaic."""
 from __future__ import annotations
 
 import io
+import warnings
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -53,7 +54,10 @@ def looks_like_raw(data: bytes) -> bool:
 
 def _tiff_holds_sensor_data(data: bytes) -> bool:
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with warnings.catch_warnings():  # a truncated TIFF warns: LibRaw says why, later
+            warnings.simplefilter("ignore")
+            image = Image.open(io.BytesIO(data))
+        with image:
             tags = image.tag_v2  # type: ignore[attr-defined]
             if _DNG_VERSION in tags or tags.get(_PHOTOMETRIC) in _SENSOR_PHOTOMETRIC:
                 return True
