@@ -276,3 +276,21 @@ def test_raw_orientation_is_applied(with_preview: bool) -> None:
     assert (width, height) == (128, 192) and image.width < image.height
     top, bottom = image.getpixel((30, 5)), image.getpixel((30, image.height - 5))
     assert top[0] > top[2] and bottom[2] > bottom[0]  # the red left half is now on top
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _HEADERS["HEIF"] + bytes(500),
+        _HEADERS["AVIF"] + b"x" * 500,
+        _HEADERS["JXL"] + b"junk" * 100,
+        b"II*\x00\x08\x00\x00\x00CR" + bytes(300),  # a Canon CR2 header, nothing after
+    ],
+    ids=["heif", "avif", "jxl", "cr2"],
+)
+def test_junk_behind_a_format_header_is_one_line_reason(data: bytes) -> None:
+    with pytest.raises(Unusable) as caught:
+        decode(data, short_side=SIDE, max_pixels=BIG)
+    reason = str(caught.value)
+    assert "\n" not in reason and len(reason) < 200
+    assert any(word in reason for word in ("not an image", "corrupt", "cannot decode"))

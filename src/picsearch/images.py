@@ -217,7 +217,15 @@ def decode(data: bytes, *, short_side: int, max_pixels: int) -> tuple[Image.Imag
         raise Unusable("not an image (unknown or unsupported format)") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise Unusable(f"corrupt or truncated image ({exc})") from None
+    except RuntimeError as exc:  # what the HEIF and JPEG XL plugins raise on bad data
+        raise Unusable(f"corrupt or truncated image ({_first_sentence(exc)})") from None
     return image, width, height
+
+
+def _first_sentence(exc: Exception) -> str:
+    """The start of a decoder's message: some run over several lines of build advice."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text.split(". ")[0].rstrip(".")
 
 
 def _shrunk(decoded: tuple[Image.Image, int, int], short_side: int) -> tuple[Image.Image, int, int]:
