@@ -103,10 +103,14 @@ def _preview(raw: object, short_side: int, flip: int) -> Image.Image | None:
     except (rawpy.LibRawNoThumbnailError, rawpy.LibRawUnsupportedThumbnailError):
         return None
     if thumb.format == rawpy.ThumbFormat.JPEG:
-        image = Image.open(io.BytesIO(thumb.data))
-        if min(image.size) < short_side:
+        try:
+            image = Image.open(io.BytesIO(thumb.data))
+            if min(image.size) < short_side:
+                return None
+            image.draft("RGB", (short_side, short_side))
+            image.load()
+        except OSError:  # a damaged preview: the sensor data may still be fine
             return None
-        image.draft("RGB", (short_side, short_side))
         return _upright(image, flip)
     array = np.asarray(thumb.data)
     if array.ndim != 3 or min(array.shape[:2]) < short_side:
