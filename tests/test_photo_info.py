@@ -371,5 +371,7 @@ def test_api_filters_and_fields(tmp_path: Path, lib: picsearch.Library) -> None:
         assert [h["name"] for h in found["hits"]] == ["lisbon.jpg"]
         item = client.get(f"/api/items/{found['hits'][0]['id']}").json()
         assert item["taken"] == "2019-07-14T18:30:00+01:00" and item["lens"] == "EF 50mm f/1.8"
-        nothing = client.get("/api/search")
-        assert nothing.status_code == 400 and "nothing to search for" in nothing.text
+        everything = client.get("/api/search")
+        assert [h["name"] for h in everything.json()["hits"]][:2] == ["paris.jpg", "lisbon.jpg"]
+        words = client.get("/api/search", params={"text_only": True})
+        assert words.status_code == 400

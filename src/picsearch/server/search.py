@@ -74,6 +74,12 @@ async def _filters(  # async: FastAPI runs a plain function in a thread of the s
 Filters = Annotated[SearchQuery, Depends(_filters)]
 
 
+#: The filters of a request that gives none: it lists every photo, as those taken from
+#: the earliest moment a stored time can hold (a search of the library needs a filter).
+_NO_FILTERS = SearchQuery()
+_EARLIEST = -_LIMIT_SECONDS
+
+
 def _echo(query: SearchQuery, **looked_for: Any) -> dict[str, Any]:
     """The query as the answer repeats it: what was looked for, k, folder and dates, and
     the concept filters that were given."""
@@ -146,8 +152,11 @@ def add_search_routes(app: FastAPI, pool: LibraryPool, max_bytes: int, max_pixel
             Query(min_length=1, max_length=1000, description="what to find (none: filters alone)"),
         ] = None,
     ) -> models.SearchResponse:
-        """Photos that match a text; without one, those the filters allow, newest first."""
+        """Photos that match a text; without one, those the filters allow (with none, the
+        whole library), newest first."""
         query = replace(filters, text=q)
+        if q is None and replace(filters, k=_NO_FILTERS.k) == _NO_FILTERS:
+            query = replace(filters, after=_EARLIEST)
         return await _search(pool, _echo(filters, text=q), lambda lib: _run(lib, query))
 
     @app.post(
