@@ -14,6 +14,7 @@ from conftest import solid_photo
 from PIL import Image
 
 import picsearch
+from picsearch.cli import main
 from picsearch.encoders.tiny import COLOURS, TinyEncoder
 from picsearch.formats import register_openers_for
 from picsearch.images import IMAGE_EXTENSIONS, Unusable, decode, read_file
@@ -294,3 +295,14 @@ def test_junk_behind_a_format_header_is_one_line_reason(data: bytes) -> None:
     reason = str(caught.value)
     assert "\n" not in reason and len(reason) < 200
     assert any(word in reason for word in ("not an image", "corrupt", "cannot decode"))
+
+
+def test_index_command_says_what_it_ignored(
+    tmp_path: Path, colour_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("clip.MOV", "clip2.mov", "notes.xmp"):
+        (colour_folder / name).write_bytes(b"x")
+    db = str(tmp_path / "lib.db")
+    assert main(["index", str(colour_folder), "--db", db, "--model", "tiny"]) == 0
+    err = capsys.readouterr().err
+    assert "added 4" in err and "ignored: 2 .mov, 1 .xmp" in err
