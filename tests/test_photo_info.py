@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -375,3 +376,19 @@ def test_api_filters_and_fields(tmp_path: Path, lib: picsearch.Library) -> None:
         assert [h["name"] for h in everything.json()["hits"]][:2] == ["paris.jpg", "lisbon.jpg"]
         words = client.get("/api/search", params={"text_only": True})
         assert words.status_code == 400
+
+
+def test_a_row_written_whole_over_a_photo_forgets_what_was_read_of_it(
+    lib: picsearch.Library, tmp_path: Path
+) -> None:
+    from picsearch.catalog import Catalog, Row
+
+    (hit,) = lib.search(place="Lisbon")
+    lib.close()
+    catalog = Catalog(tmp_path / "lib.db", create=False)
+    other = Row(hit.id, "/elsewhere/other.jpg", 10, FILE_TIME * 10**9, "0" * 32, 4, 3, {})
+    joint = np.zeros(catalog.dims["joint"] or 0, dtype=np.float32).tobytes()
+    catalog.write_rows([(other, joint, None)], version=catalog.bump_generation())
+    assert catalog.photos.ids_matching(place="Lisbon").tolist() == []
+    assert catalog.rows([hit.id])[hit.id].photo["taken_source"] == "file"
+    catalog.close()

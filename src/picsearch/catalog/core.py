@@ -286,8 +286,11 @@ class Catalog:
         written in generation ``version``. For a bulk writer (a Spark build) that fixes
         the ids and takes one generation for all its rows (``bump_generation``), where
         ``upsert`` takes one per row."""
+        rows = list(rows)
         with self.transaction():
             self._db.executemany(INSERT_WHOLE_ROWS, whole_rows(rows, version))
+            # A replaced row may be another photo: what was read of the old one goes.
+            self.photos.forget(row.id for row, _, _ in rows)
 
     def remove(self, item_ids: Iterable[int]) -> int:
         ids = [(i,) for i in item_ids]

@@ -84,6 +84,11 @@ class PhotoStore:
             (target_id, source_id),
         )
 
+    def forget(self, item_ids: Iterable[int]) -> None:
+        """These photos are known by their file time again."""
+        ids = [(int(i),) for i in item_ids]
+        self._db.executemany("DELETE FROM photo_info WHERE item_id = ?", ids)
+
     def get(self, items: Iterable[tuple[int, int]]) -> dict[int, PhotoInfo]:
         """(id, mtime_ns) pairs → what is known of each photo (its file time at least)."""
         mtimes = dict(items)
