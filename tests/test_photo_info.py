@@ -206,9 +206,11 @@ def test_dates_filter_on_the_capture_time(lib: picsearch.Library) -> None:
     assert names(lib.search("red", before="2016-01-01")) == ["plain.jpg"]
 
 
-def test_filters_alone_list_photos_newest_first(lib: picsearch.Library) -> None:
+def test_filters_alone_list_photos_newest_first(lib: picsearch.Library, trip: Path) -> None:
     newest = lib.search(SearchQuery(after="2000-01-01", k=5))
     assert names(newest) == ["paris.jpg", "lisbon.jpg", "plain.jpg"]
+    in_folder = lib.search(SearchQuery(folder=trip, before="2030-01-01", k=2))
+    assert names(in_folder) == ["paris.jpg", "lisbon.jpg"]
     assert names(lib.search(place="Portugal")) == ["lisbon.jpg"]
     assert names(lib.search(camera="canon", after="2019-01-01")) == ["lisbon.jpg"]
     with pytest.raises(InvalidInput, match="place must be a name"):

@@ -96,40 +96,53 @@ class PhotoStore:
         stored = {row[0]: _info(row[1:]) for row in _select_items(self._db, select, list(mtimes))}
         return {i: stored.get(i) or file_time_info(mtime) for i, mtime in mtimes.items()}
 
-    def ids_matching(
-        self,
-        *,
-        place: str | None = None,
-        camera: str | None = None,
-        after_ns: int | None = None,
-        before_ns: int | None = None,
-    ) -> np.ndarray:
+    def ids_matching(self, **filters: Any) -> np.ndarray:
         """Ids of the photos taken in [after_ns, before_ns) at ``place`` (a city, region
         or country) with ``camera`` (part of its make and model), in id order."""
-        where: list[str] = ["1"]
-        values: list[int | str] = []
-        if after_ns is not None:
-            where.append(f"{_TAKEN_NS} >= ?")
-            values.append(after_ns)
-        if before_ns is not None:
-            where.append(f"{_TAKEN_NS} < ?")
-            values.append(before_ns)
-        if place is not None:
-            where.append("instr(p.place_key, ?) > 0")
-            values.append(f"|{fold(place)}|")
-        if camera is not None:
-            where.append("instr(p.camera_key, ?) > 0")
-            values.append(fold(camera))
-        rows = self._db.execute(
-            f"SELECT i.id {_JOINED} WHERE {' AND '.join(where)} ORDER BY i.id", values
-        )
+        where, values = _where(**filters)
+        rows = self._db.execute(f"SELECT i.id {_JOINED} WHERE {where} ORDER BY i.id", values)
         return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+    def newest(self, limit: int, **filters: Any) -> list[int]:
+        """The ``limit`` most recently taken photos that ``filters`` (as ``ids_matching``
+        takes them) allow: one query, sorted by SQLite."""
+        where, values = _where(**filters)
+        rows = self._db.execute(
+            f"SELECT i.id {_JOINED} WHERE {where} ORDER BY {_TAKEN_NS} DESC, i.id LIMIT ?",
+            [*values, limit],
+        )
+        return [r[0] for r in rows]
 
     def newest_first(self, item_ids: Iterable[int]) -> list[int]:
         """These photos, the most recently taken first."""
         select = f"SELECT i.id, {_TAKEN_NS} {_JOINED}"
         rows = list(_select_items(self._db, select, item_ids, column="i.id"))
         return [i for i, _ in sorted(rows, key=lambda row: (-row[1], row[0]))]
+
+
+def _where(
+    *,
+    place: str | None = None,
+    camera: str | None = None,
+    after_ns: int | None = None,
+    before_ns: int | None = None,
+) -> tuple[str, list[int | str]]:
+    """The WHERE clause (on items i joined with photo_info p) of these filters."""
+    where: list[str] = ["1"]
+    values: list[int | str] = []
+    if after_ns is not None:
+        where.append(f"{_TAKEN_NS} >= ?")
+        values.append(after_ns)
+    if before_ns is not None:
+        where.append(f"{_TAKEN_NS} < ?")
+        values.append(before_ns)
+    if place is not None:
+        where.append("instr(p.place_key, ?) > 0")
+        values.append(f"|{fold(place)}|")
+    if camera is not None:
+        where.append("instr(p.camera_key, ?) > 0")
+        values.append(fold(camera))
+    return " AND ".join(where), values
 
 
 def _select_items(

@@ -6,7 +6,7 @@ import functools
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -38,12 +38,16 @@ class LibrarySearch:
 
     def search(self, query: SearchQuery) -> list[Hit]:
         filters = check_query(query)
+        if _filters_only(query) and not filters.any and query.folder is None:
+            # Filters on when, where and with what alone: SQLite sorts, no id lists.
+            found = self.catalog.photos.newest(query.k, **self._photo_filters(query))
+            return self._hits([(1.0, i) for i in found])
         subset = self._subset(query, filters)
         if subset is not None and not len(subset):
             return []
         if query.text_only:
             return self._hits(self._text_only(str(query.text), subset)[: query.k])
-        if query.text is None and query.image is None and query.like is None:
+        if _filters_only(query):
             return self._hits(self._filtered_only(filters, subset, query.k))
         return self._hits(self._similar(query, subset))
 
@@ -216,12 +220,16 @@ class LibrarySearch:
 
     def _taken_subset(self, query: SearchQuery) -> np.ndarray:
         """Ids of the photos taken in the query's dates, place and camera."""
-        return self.catalog.photos.ids_matching(
-            place=query.place,
-            camera=query.camera,
-            after_ns=moment_ns(query.after, "after"),
-            before_ns=moment_ns(query.before, "before"),
-        )
+        return self.catalog.photos.ids_matching(**self._photo_filters(query))
+
+    @staticmethod
+    def _photo_filters(query: SearchQuery) -> dict[str, Any]:
+        return {
+            "place": query.place,
+            "camera": query.camera,
+            "after_ns": moment_ns(query.after, "after"),
+            "before_ns": moment_ns(query.before, "before"),
+        }
 
     def _embed_query_image(self, image: ImageQuery, max_pixels: int) -> ImageEmbeddings:
         try:
@@ -231,6 +239,11 @@ class LibrarySearch:
         except Unusable as exc:
             raise InvalidInput(str(exc)) from None
         return self.encoder.embed_images([picture])
+
+
+def _filters_only(query: SearchQuery) -> bool:
+    """Nothing to look for (no words, image or stored photo): the filters list photos."""
+    return query.text is None and query.image is None and query.like is None
 
 
 def _within(matches: dict[int, T], subset: np.ndarray | None) -> dict[int, T]:
