@@ -306,3 +306,34 @@ def test_index_command_says_what_it_ignored(
     assert main(["index", str(colour_folder), "--db", db, "--model", "tiny"]) == 0
     err = capsys.readouterr().err
     assert "added 4" in err and "ignored: 2 .mov, 1 .xmp" in err
+
+
+def test_the_page_shows_thumbnails_of_every_format(tmp_path: Path) -> None:
+    from picsearch.server import create_app
+
+    fastapi = pytest.importorskip("fastapi.testclient")
+    folder = tmp_path / "phone"
+    folder.mkdir()
+    for name, data in {
+        "a.heic": encoded(picture(), "HEIF"),
+        "b.avif": encoded(picture(), "AVIF"),
+        "c.jxl": encoded(picture(), "JXL"),
+        "d.dng": dng(),
+    }.items():
+        (folder / name).write_bytes(data)
+    with picsearch.open(tmp_path / "lib.db", model="tiny") as library:
+        assert library.index(folder, concepts="off").added == 4
+    app = create_app(tmp_path / "lib.db", thumbnail_dir=tmp_path / "thumbs")
+    with fastapi.TestClient(app, base_url="http://127.0.0.1") as client:
+        items = client.get("/api/search", params={"q": "red", "k": 10}).json()["hits"]
+        for item in items:
+            answer = client.get(f"/api/items/{item['id']}/thumbnail", params={"size": 160})
+            assert answer.status_code == 200, (item["path"], answer.text)
+            thumbnail = Image.open(io.BytesIO(answer.content))
+            assert thumbnail.format == "JPEG"
+            left, right = (
+                thumbnail.getpixel((2, thumbnail.height // 2)),
+                thumbnail.getpixel((thumbnail.width - 3, thumbnail.height // 2)),
+            )
+            assert left[0] > left[2] and right[2] > right[0], item["path"]  # red | blue
+    assert len(items) == 4

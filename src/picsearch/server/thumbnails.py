@@ -36,6 +36,7 @@ from typing import BinaryIO
 
 from PIL import Image, UnidentifiedImageError
 
+from ..formats import RAW_EXTENSIONS, RawUnreadable, decode_raw, register_openers_for
 from ..images import DEFAULT_MAX_PIXELS, to_rgb
 from ..paths import cache_dir
 from .files import NotServable, check_file, open_file
@@ -168,7 +169,10 @@ class ThumbnailCache:
 
     def _make(self, path: str, *, size: int, digest: str, pixels: int) -> bytes:
         with open_file(path, size=size, digest=digest) as handle:
-            data, decoded = _render(handle, pixels, self.budget)
+            if os.path.splitext(path)[1].lower() in RAW_EXTENSIONS:
+                data, decoded = _render_raw(handle.read(), pixels, self.budget)
+            else:
+                data, decoded = _render(handle, pixels, self.budget)
         with self._count:
             self.made += 1
         if decoded >= _TRIM_ABOVE_PIXELS:
@@ -189,8 +193,24 @@ def _cached(target: Path) -> bytes | None:
         return None
 
 
+#: What a RAW decode holds of the pixel budget: a half-size demosaic of a 24-MP sensor.
+_RAW_PIXELS = 6_000_000
+
+
+def _render_raw(data: bytes, pixels: int, budget: PixelBudget) -> tuple[bytes, int]:
+    """A camera RAW's thumbnail, from its embedded preview or a half-size demosaic."""
+    with budget.hold(_RAW_PIXELS):
+        try:
+            image, _, _ = decode_raw(data, short_side=pixels, max_pixels=DEFAULT_MAX_PIXELS)
+        except RawUnreadable as exc:
+            raise NotServable(f"cannot make a thumbnail: {exc}") from None
+    return _jpeg(image, pixels), image.width * image.height
+
+
 def _render(handle: BinaryIO, pixels: int, budget: PixelBudget) -> tuple[bytes, int]:
     """(JPEG bytes, pixels decoded) of a photo's thumbnail, longest side ``pixels``."""
+    register_openers_for(handle.read(64))  # HEIF, AVIF, JPEG XL: their readers, once
+    handle.seek(0)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -207,10 +227,14 @@ def _render(handle: BinaryIO, pixels: int, budget: PixelBudget) -> tuple[bytes, 
         raise NotServable(f"cannot make a thumbnail: {exc}") from None
     if orientation in _UPRIGHT:
         small = small.transpose(_UPRIGHT[orientation])
-    small.thumbnail((pixels, pixels), Image.Resampling.LANCZOS)
+    return _jpeg(small, pixels), decoded
+
+
+def _jpeg(image: Image.Image, pixels: int) -> bytes:
+    image.thumbnail((pixels, pixels), Image.Resampling.LANCZOS)
     out = io.BytesIO()
-    small.save(out, "JPEG", quality=_QUALITY, optimize=True, progressive=True)
-    return out.getvalue(), decoded
+    to_rgb(image).save(out, "JPEG", quality=_QUALITY, optimize=True, progressive=True)
+    return out.getvalue()
 
 
 def _check_pixels(image: Image.Image) -> None:
