@@ -129,6 +129,15 @@ def test_xmp_date_when_exif_has_none_else_the_file_time() -> None:
     assert plain.taken.utcoffset() is not None
 
 
+def test_a_heic_photo_has_its_exif_read_before_any_heic_was_decoded() -> None:
+    pillow_heif = pytest.importorskip("pillow_heif")
+    photo = Image.open(io.BytesIO(exif_jpeg(taken="2019:07:14 18:30:00", gps=LISBON)))
+    out = io.BytesIO()
+    pillow_heif.from_pillow(photo).save(out, exif=photo.getexif().tobytes(), quality=50)
+    info = read_photo_info(out.getvalue(), FILE_TIME * 10**9)
+    assert (info.taken_source, info.country) == ("exif", "Portugal")
+
+
 @pytest.mark.parametrize("stamp", ["1899:12:31 10:00:00", "2099:01:01 00:00:00", "garbage"])
 def test_a_lying_capture_time_is_dropped_and_the_rest_kept(stamp: str) -> None:
     info = read_photo_info(exif_jpeg(taken=stamp, make="Canon"), FILE_TIME * 10**9)

@@ -24,6 +24,8 @@ from typing import Any
 
 from PIL import Image
 
+from .formats import register_openers_for
+
 __all__ = ["PhotoInfo", "read_photo_info", "file_time_info", "fold", "place_of"]
 
 _EXIF_IFD, _GPS_IFD = 0x8769, 0x8825
@@ -108,6 +110,7 @@ def fold(text: str) -> str:
 
 def _exif(data: bytes, dropped: list[str]) -> Image.Exif | None:
     """The file's EXIF block; None when it has none, or one that does not parse."""
+    register_openers_for(data[:64])  # a HEIC may be met here before it is decoded
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Pillow warns about truncated blocks
         try:
