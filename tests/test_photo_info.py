@@ -403,3 +403,25 @@ def test_a_row_written_whole_over_a_photo_forgets_what_was_read_of_it(
     assert catalog.photos.ids_matching(place="Lisbon").tolist() == []
     assert catalog.rows([hit.id])[hit.id].photo["taken_source"] == "file"
     catalog.close()
+
+
+def test_the_page_shows_when_where_and_with_what(tmp_path: Path, lib: picsearch.Library) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from test_browser import ARGS, CHROMIUM, serving  # skips without chromium's extras
+
+    from picsearch.server import create_app
+
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian's chromium at /usr/bin/chromium")
+    (hit,) = lib.search(place="Lisbon")
+    lib.close()
+    app = create_app(tmp_path / "lib.db", thumbnail_dir=tmp_path / "thumbs")
+    with serving(app) as address, sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page()
+        page.goto(f"{address}#item={hit.id}")
+        details = page.locator("#detail dl")
+        sync_api.expect(details).to_contain_text("Lisbon, Portugal")
+        sync_api.expect(details).to_contain_text("Canon EOS 5D")
+        sync_api.expect(details).to_contain_text("(exif)")
+        browser.close()

@@ -57,7 +57,7 @@ function filterParams() {
   const params = new URLSearchParams();
   const k = parseInt($("#k").value, 10);
   if (k > 0) params.set("k", String(Math.min(k, 200)));
-  for (const name of ["folder", "after", "before", "people", "color"]) {
+  for (const name of ["folder", "after", "before", "place", "camera", "people", "color"]) {
     const value = $("#" + name).value.trim();
     if (value) params.set(name, value);
   }
@@ -172,6 +172,20 @@ async function load(url, failed) {
   }
 }
 
+// When, where and with what the photo was taken, where its file said so.
+function takenRows(item) {
+  const rows = [];
+  if (item.taken && item.taken_source !== "file") {
+    rows.push(["Taken", `${new Date(item.taken).toLocaleString()} (${item.taken_source})`]);
+  }
+  const place = item.place || {};
+  const names = [place.city, place.region, place.country].filter(Boolean);
+  if (names.length) rows.push(["Place", names.join(", ")]);
+  if (item.camera) rows.push(["Camera", item.camera]);
+  if (item.lens) rows.push(["Lens", item.lens]);
+  return rows;
+}
+
 async function showItem(id) {
   const detail = openPanel("detail", "");
   const item = await load(`/api/items/${encodeURIComponent(id)}`,
@@ -181,6 +195,7 @@ async function showItem(id) {
     ["Path", item.path],
     ["Size", `${item.width} × ${item.height} px, ${formatBytes(item.size)}`],
     ["Modified", new Date(item.mtime * 1000).toLocaleString()],
+    ...takenRows(item),
     ["Id", String(item.id)],
     ...Object.entries(item.metadata).map(([key, value]) =>
       [key, typeof value === "string" ? value : JSON.stringify(value)]),
