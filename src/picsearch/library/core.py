@@ -130,7 +130,10 @@ class Library:
 
         ``like`` searches by the stored photo with that id ("more like this"; the
         photo itself is left out). ``folder`` keeps the photos under that folder;
-        ``after``/``before`` keep those whose file time is in [after, before).
+        ``after``/``before`` keep those taken in [after, before) (the capture time
+        read from EXIF/XMP, else the file time); ``place`` those taken in that city,
+        region or country, ``camera`` with that camera (part of its make and model),
+        both ignoring case and accents. These alone list the photos newest first.
 
         Concept filters (photos indexed with concepts): ``people`` True keeps photos
         with people, False those without; ``has_text``, ``bw`` (black and white) the
