@@ -199,6 +199,8 @@ def _offset(text: str | None) -> dt.timezone | None:
 
 
 def _xmp_time(head: bytes) -> dt.datetime | None:
+    if b"xmp:CreateDate" not in head and b"photoshop:DateCreated" not in head:
+        return None  # a plain substring test is many times faster than the pattern
     match = _XMP_DATE.search(head)
     if match is None:
         return None
