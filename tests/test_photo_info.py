@@ -234,6 +234,7 @@ def test_broken_metadata_is_counted_and_the_photo_indexed(tmp_path: Path) -> Non
     with picsearch.open(tmp_path / "lib.db", model="tiny") as lib:
         summary = lib.index(folder)
         assert summary.added == 2 and summary.metadata_dropped == 2
+        assert "; 2 broken metadata fields left out (photos kept)" in str(summary)
         taken = {Path(h.path).name: h.metadata["taken_source"] for h in lib.search("red")}
         assert taken == {"future.jpg": "file", "lost.jpg": "exif"}
 

@@ -41,11 +41,21 @@ class IndexSummary:
     def __str__(self) -> str:
         rate = self.embedded / self.seconds if self.seconds > 0 else 0.0
         return (
-            f"added {self.added}, updated {self.updated}, removed {self.removed}, "
-            f"unchanged {self.unchanged}, skipped {len(self.skipped)} "
-            f"({self.reused} recognised by content) in {self.seconds:.1f} s "
-            f"({rate:.1f} images/s embedded)"
-        ) + self.ignored_text()
+            (
+                f"added {self.added}, updated {self.updated}, removed {self.removed}, "
+                f"unchanged {self.unchanged}, skipped {len(self.skipped)} "
+                f"({self.reused} recognised by content) in {self.seconds:.1f} s "
+                f"({rate:.1f} images/s embedded)"
+            )
+            + self.ignored_text()
+            + self.dropped_text()
+        )
+
+    def dropped_text(self) -> str:
+        """ "; 2 broken metadata fields left out"; empty when none were."""
+        if not self.metadata_dropped:
+            return ""
+        return f"; {self.metadata_dropped} broken metadata fields left out (photos kept)"
 
     def ignored_text(self) -> str:
         """ "; ignored: 120 .mov, 4 .xmp", most common first; empty when nothing was."""
