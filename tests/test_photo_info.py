@@ -290,6 +290,8 @@ def test_a_schema_2_library_migrates_and_gains_the_fields_when_photos_change(
         before = {Path(h.path).name: h.metadata for h in lib.search("red", k=3)}
         assert {m["taken_source"] for m in before.values()} == {"file"}
         assert lib.search("red", place="Lisbon") == []
+        assert len(lib.search(before="2016-01-01", k=5)) == 3  # their file times: 2015
+        assert lib.search("red", after="2016-01-01") == []
         # A changed photo (here: only its file time) is read again, EXIF and all.
         os.utime(trip / "lisbon.jpg", (FILE_TIME + 60, FILE_TIME + 60))
         lib.index(trip)

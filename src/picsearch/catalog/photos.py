@@ -32,6 +32,9 @@ CREATE TABLE IF NOT EXISTS photo_info (
     camera_key TEXT NOT NULL DEFAULT ''  -- camera, folded for matching
 );
 CREATE INDEX IF NOT EXISTS photo_info_taken ON photo_info(taken_ns);
+-- Photos without a row are known by their file time: filtered on it without reading
+-- their rows (which hold the vectors).
+CREATE INDEX IF NOT EXISTS items_mtime ON items(mtime_ns);
 CREATE TRIGGER IF NOT EXISTS items_drop_photo_info AFTER DELETE ON items BEGIN
     DELETE FROM photo_info WHERE item_id = old.id;
 END;
@@ -99,17 +102,16 @@ class PhotoStore:
     def ids_matching(self, **filters: Any) -> np.ndarray:
         """Ids of the photos taken in [after_ns, before_ns) at ``place`` (a city, region
         or country) with ``camera`` (part of its make and model), in id order."""
-        where, values = _where(**filters)
-        rows = self._db.execute(f"SELECT i.id {_JOINED} WHERE {where} ORDER BY i.id", values)
+        taken, values = _taken_matching(**filters)
+        rows = self._db.execute(f"SELECT id FROM ({taken}) ORDER BY id", values)
         return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
     def newest(self, limit: int, **filters: Any) -> list[int]:
         """The ``limit`` most recently taken photos that ``filters`` (as ``ids_matching``
         takes them) allow: one query, sorted by SQLite."""
-        where, values = _where(**filters)
+        taken, values = _taken_matching(**filters)
         rows = self._db.execute(
-            f"SELECT i.id {_JOINED} WHERE {where} ORDER BY {_TAKEN_NS} DESC, i.id LIMIT ?",
-            [*values, limit],
+            f"SELECT id FROM ({taken}) ORDER BY taken_ns DESC, id LIMIT ?", [*values, limit]
         )
         return [r[0] for r in rows]
 
@@ -120,29 +122,45 @@ class PhotoStore:
         return [i for i, _ in sorted(rows, key=lambda row: (-row[1], row[0]))]
 
 
-def _where(
+def _taken_matching(
     *,
     place: str | None = None,
     camera: str | None = None,
     after_ns: int | None = None,
     before_ns: int | None = None,
 ) -> tuple[str, list[int | str]]:
-    """The WHERE clause (on items i joined with photo_info p) of these filters."""
+    """A SELECT of (id, taken_ns) of the photos these filters allow: those with a
+    photo_info row by what it says, the others (unless a place or camera is asked for,
+    which they cannot have) by their file time. Neither part reads the items' rows."""
+    where, values = _between("taken_ns", after_ns, before_ns)
+    if place is not None:
+        where.append("instr(place_key, ?) > 0")
+        values.append(f"|{fold(place)}|")
+    if camera is not None:
+        where.append("instr(camera_key, ?) > 0")
+        values.append(fold(camera))
+    known = f"SELECT item_id AS id, taken_ns FROM photo_info WHERE {' AND '.join(where)}"
+    if place is not None or camera is not None:
+        return known, values
+    file_dates, file_values = _between("mtime_ns", after_ns, before_ns)
+    unknown = "SELECT id, mtime_ns AS taken_ns FROM items WHERE " + " AND ".join(
+        [*file_dates, "id NOT IN (SELECT item_id FROM photo_info)"]
+    )
+    return f"{known} UNION ALL {unknown}", [*values, *file_values]
+
+
+def _between(
+    column: str, after_ns: int | None, before_ns: int | None
+) -> tuple[list[str], list[int | str]]:
     where: list[str] = ["1"]
     values: list[int | str] = []
     if after_ns is not None:
-        where.append(f"{_TAKEN_NS} >= ?")
+        where.append(f"{column} >= ?")
         values.append(after_ns)
     if before_ns is not None:
-        where.append(f"{_TAKEN_NS} < ?")
+        where.append(f"{column} < ?")
         values.append(before_ns)
-    if place is not None:
-        where.append("instr(p.place_key, ?) > 0")
-        values.append(f"|{fold(place)}|")
-    if camera is not None:
-        where.append("instr(p.camera_key, ?) > 0")
-        values.append(fold(camera))
-    return " AND ".join(where), values
+    return where, values
 
 
 def _select_items(
