@@ -166,11 +166,10 @@ def lean_path(search: LeanSearch, ids: np.ndarray, dim: int, cosine: bool, held:
         if cosine:
             queries = normalize_rows(queries)
         scores, positions = search(queries, k)
-        last = scores[:, -1]
-        if len(last) == 1:
-            if not abs(float(last[0])) < _FLOAT32_MAX:  # NaN fails too
+        if len(scores) == 1:
+            if not abs(scores.item(-1)) < _FLOAT32_MAX:  # NaN fails too
                 return None
-        elif not np.abs(last).max() < _FLOAT32_MAX:
+        elif not np.abs(scores[:, -1]).max() < _FLOAT32_MAX:
             return None
         return scores, ids[positions]
 
