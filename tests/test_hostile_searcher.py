@@ -253,3 +253,13 @@ def test_preprocess_dicts_are_checked_too() -> None:
 def test_a_huge_k_returns_every_item_without_allocating_for_k(exported: Path) -> None:
     result = TextSearcher.create_from_file(exported).search("red", k=10**9)
     assert len(result) == 4
+
+
+@pytest.mark.parametrize("field", ["place", "camera"])
+def test_filters_a_searcher_has_no_data_for_are_refused_not_ignored(
+    exported: Path, field: str
+) -> None:
+    from picsearch import SearchQuery
+
+    with pytest.raises(picsearch.InvalidInput, match=f"search by {field} in the library"):
+        TextSearcher.create_from_file(exported).search(SearchQuery(text="red", **{field: "x"}))

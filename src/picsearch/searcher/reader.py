@@ -147,6 +147,12 @@ class _Searcher:
         for name, instead in self._refused.items():
             if getattr(query, name) is not None:
                 raise InvalidInput(f"a {type(self).__name__} takes no {name}: {instead}")
+        for name in _NEEDS_THE_LIBRARY:
+            if getattr(query, name) is not None:
+                raise InvalidInput(
+                    f"searchers do not keep where and with what photos were taken: "
+                    f"search by {name} in the library"
+                )
         text = query.text
         if text is not None and (not isinstance(text, str) or not text.strip()):
             raise InvalidInput("the text query is empty: describe what to find")
@@ -178,6 +184,10 @@ class _Searcher:
 
     def __exit__(self, *_: object) -> None:
         pass
+
+
+#: Filters a searcher file has no data for: refused, never ignored.
+_NEEDS_THE_LIBRARY = ("place", "camera")
 
 
 class TextSearcher(_Searcher):
