@@ -2,9 +2,10 @@
 
 Small collections get exact search (fast enough and perfect). Larger ones
 get a tree + 4-bit code index with a native int8 re-rank, chosen among
-shapes: ScaNN (AH, 2 dimensions per code) and FAISS IVF fast-scan (4-bit
-codes of 2 dimensions or of 1, residual to the leaf) + SQ8 refine, each
-with sqrt(N) and 2 sqrt(N) leaves.
+shapes: ScaNN (AH, 2 dimensions per code) and FAISS IVF fast-scan (codes of
+the residual to the leaf, 2 dimensions each, or 1 each on the principal
+directions when half the dimensions or fewer hold 98 % of the energy) + SQ8
+refine, each with sqrt(N) and 2 sqrt(N) leaves.
 
 Tuning queries are held out: up to 2 000 vectors drawn from the collection
 are left out of the build, their exact top-10 among the rest is the truth,
@@ -15,15 +16,17 @@ keep the recall too. For each shape and each re-rank depth in a fine ladder
 the fewest leaves meeting it are found by bisection, from 0.1 % of the
 leaves up to 10 % (more only when nothing reaches the target there): a
 frontier of settings that all meet the target, decided by recall alone.
+Settings counting more than PRUNE times the least work another shape needs
+are not measured.
 
-Shapes are screened on a sample when the collection is large (each built on
-at most 50 000 vectors and tuned the same way); only the winning shape is
-built in full and tuned again there. From a frontier, ``tune_by="time"``
-(default) keeps the fastest as timed on the held-out queries, interleaved
-round by round, counting a batch and single queries alike (the CLI and the
-server ask one query at a time); settings within 3 % of the best are a tie,
-broken by the cost model, then by a fixed order. ``tune_by="cost"`` keeps
-the least counted work (the cost model below) and never looks at a clock:
+On a large collection every shape is first tuned on a sample; ScaNN (the
+costly build, growing with N) is built in full only if it wins there, FAISS
+shapes always are. From the frontier, ``tune_by="time"`` (default) keeps
+the fastest as timed on the held-out queries, interleaved round by round,
+counting a batch and single queries alike (the CLI and the server ask one
+query at a time); settings within 3 % of the best are a tie, broken by the
+cost model, then by a fixed order. ``tune_by="cost"`` keeps the least
+counted work (the cost model below) and never looks at a clock:
 deterministic for a seed. ``info()["auto"]`` records the choice, the reason,
 the screening and every setting tried.
 """

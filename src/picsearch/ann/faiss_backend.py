@@ -1,14 +1,17 @@
 """FAISS engine: IVF with fast-scan PQ and a native re-rank, or HNSW.
 
-``kind="ivf"``: k-means leaves (``IVF{num_leaves}``) and 4-bit PQ codes scored
-with SIMD lookup tables (``PQ{dim/dims_per_block}x4fs``), wrapped in FAISS's
-``IndexRefine``: the best ``reorder`` candidates are re-scored in C++ from
-FAISS's own copy (SQ8, one byte per dimension, with ``reorder_dtype="int8"``;
-float32 otherwise). picsearch reads that copy back for subsets and rebuilds
-and keeps no second one. Without AH codes (``quantization="int8"|"none"``,
-``IVF…,SQ8`` / ``IVF…,Flat``) picsearch keeps its copy and re-ranks from it.
-Subsets and removed vectors are filtered inside the search by an
-``IDSelectorBitmap``.
+``kind="ivf"``: k-means leaves (``IVF{num_leaves}``) and 4-bit PQ codes of each
+vector's residual to its leaf centroid, scored with SIMD lookup tables
+(``PQ{dim/dims_per_block}x4fs``), optionally on a projection onto the top
+``projection`` principal directions (``IndexPreTransform``), wrapped in
+FAISS's ``IndexRefine``: the best ``reorder`` candidates are re-scored in C++
+from FAISS's own copy of every dimension (SQ8, one byte per dimension, with
+``reorder_dtype="int8"``; float32 otherwise). Rows are laid out grouped by
+leaf, so a query's candidates sit together in that copy. picsearch reads the
+copy back for subsets and rebuilds and keeps no second one. Without AH codes
+(``quantization="int8"|"none"``, ``IVF…,SQ8`` / ``IVF…,Flat``) picsearch keeps
+its copy and re-ranks from it. Subsets and removed vectors are filtered
+inside the search by an ``IDSelectorBitmap``.
 
 ``kind="hnsw"``: ``HNSW{m}`` over float32 vectors; scores are exact already,
 so the graph's own vectors serve subsets and rebuilds. HNSW cannot delete,
