@@ -406,8 +406,8 @@ def test_factory_and_public_names():
 
 
 def test_registered_backend_is_selectable(data):
-    from picsearch.ann import _BACKENDS
     from picsearch.ann.exact import ExactEngine
+    from picsearch.ann.registry import _BACKENDS
 
     class MyEngine(ExactEngine):
         name = "mine"

@@ -12,15 +12,13 @@ measuring recall. Every index is an AnnIndex holding one engine object.
 
 from __future__ import annotations
 
-import importlib
-from pathlib import Path
-from typing import Any
-
-from ..errors import InvalidInput
 from .base import AnnIndex
 from .engine import Engine
+from .factory import build, load
 from .live import LiveIndex
-from .options import AH, IndexOptions, Tree, parse_options
+from .options import AH, IndexOptions, Tree
+from .options import parse_options as parse_options  # read as ann.parse_options, kept off __all__
+from .registry import backend_class, backends, register_backend
 
 __all__ = [
     "AH",
@@ -35,52 +33,3 @@ __all__ = [
     "load",
     "register_backend",
 ]
-
-# Backend name -> "module:Class", imported on first use so that a missing
-# engine only matters to the people who ask for it (txtai-style factory).
-_BACKENDS: dict[str, str] = {
-    "exact": "picsearch.ann.exact:ExactEngine",
-    "scann": "picsearch.ann.scann_backend:ScannEngine",
-    "faiss": "picsearch.ann.faiss_backend:FaissEngine",
-}
-
-
-def register_backend(name: str, target: str | type[Engine]) -> None:
-    """Make ``IndexOptions(backend=name)`` use the Engine subclass ``target``
-    (a class or "module:Class")."""
-    _BACKENDS[name] = target  # type: ignore[assignment]
-
-
-def backends() -> list[str]:
-    """Names build() accepts ("auto" included)."""
-    return sorted([*_BACKENDS, "auto"])
-
-
-def backend_class(name: str) -> type[Engine]:
-    """The Engine class registered under ``name``."""
-    target: Any = _BACKENDS.get(name)
-    if target is None:
-        raise InvalidInput(f"backend={name!r} must be one of {', '.join(backends())}")
-    if isinstance(target, str):
-        module, _, attr = target.partition(":")
-        target = getattr(importlib.import_module(module), attr)
-    return target
-
-
-def build(
-    vectors: Any,
-    ids: Any = None,
-    options: str | IndexOptions | dict[str, Any] | None = "auto",
-) -> AnnIndex:
-    """Index ``vectors`` (n, dim) under int64 ``ids`` (default 0..n-1)."""
-    opts = parse_options(options)
-    if opts.backend == "auto":
-        from .auto import build_auto
-
-        return build_auto(vectors, ids, opts)
-    return AnnIndex.build(vectors, ids, opts)
-
-
-def load(folder: str | Path) -> AnnIndex:
-    """Open an index written by ``index.save(folder)``."""
-    return AnnIndex.load(folder)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from ..errors import InvalidInput, LibraryError
 from .checks import check_ids, check_vectors, normalize_rows
 from .engine import Engine
 from .options import IndexOptions
+from .registry import backend_class, builder_for
 from .search import LeanPath, SearchMixin, lean_path
 from .store import Float32Store, Growable, Int8Store, SplitStore, load_store, make_store
 
@@ -30,6 +32,7 @@ __all__ = ["AnnIndex", "FORMAT_VERSION"]
 
 FORMAT_VERSION = 1
 Store = Float32Store | Int8Store | SplitStore
+Builder = Callable[[np.ndarray, np.ndarray, IndexOptions], "AnnIndex"]
 
 
 class AnnIndex(SearchMixin):
@@ -40,8 +43,6 @@ class AnnIndex(SearchMixin):
     """
 
     def __init__(self, dim: int, options: IndexOptions, engine: Engine | None = None) -> None:
-        from . import backend_class
-
         self.dim = dim
         self._engine: Engine = engine or backend_class(options.backend)(dim, options)
         self._ids = Growable((), np.int64)
@@ -55,6 +56,9 @@ class AnnIndex(SearchMixin):
         self._build_seconds = 0.0
         self._recall: dict[str, Any] | None = None
         self._lean: LeanPath | None = None  # see _refresh_lean
+        # How rebuilt_from builds a new index for a tuned request ("auto"): set
+        # by whoever built this one; else the registry's builder for the request.
+        self.rebuilder: Builder | None = None
 
     @property
     def backend(self) -> str:
@@ -87,7 +91,7 @@ class AnnIndex(SearchMixin):
 
     def _fill(self, vectors: np.ndarray, ids: np.ndarray) -> None:
         start = time.perf_counter()
-        vectors = self._prepare(vectors)
+        vectors = self.prepare_vectors(vectors)
         need = self._engine.min_train()
         if need is not None and len(vectors) >= need and len(vectors) > 0:
             order = self._engine.train_add(vectors)
@@ -132,7 +136,8 @@ class AnnIndex(SearchMixin):
             cosine = self.options.distance == "cosine"
             self._lean = lean_path(search, self._ids.view, self.dim, cosine, self._engine_n)
 
-    def _prepare(self, vectors: np.ndarray) -> np.ndarray:
+    def prepare_vectors(self, vectors: np.ndarray) -> np.ndarray:
+        """Rows as the index scores them (unit length under cosine)."""
         return normalize_rows(vectors) if self.options.distance == "cosine" else vectors
 
     def _append_rows(self, vectors: np.ndarray, ids: np.ndarray, store: bool = True) -> None:
@@ -152,13 +157,13 @@ class AnnIndex(SearchMixin):
             first = int(self._ids.view.max()) + 1 if len(self._ids) else 0
             ids = np.arange(first, first + len(vectors), dtype=np.int64)
         ids = check_ids(ids, len(vectors))
-        present = ids[self._lookup(ids) >= 0]
+        present = ids[self.positions_of(ids) >= 0]
         if len(present):
             shown = ", ".join(str(i) for i in present[:5])
             raise InvalidInput(f"ids already in the index: {shown} (remove them first)")
         if not len(vectors):
             return ids
-        vectors = self._prepare(vectors)
+        vectors = self.prepare_vectors(vectors)
         start = len(self._ids)
         self._append_rows(vectors, ids)
         # Rows go to the engine only while it holds every earlier position, so
@@ -169,7 +174,7 @@ class AnnIndex(SearchMixin):
         self._refresh_lean()
         return ids
 
-    def _absorb(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+    def absorb(self, vectors: np.ndarray, ids: np.ndarray) -> None:
         """Add rows as part of the build (``auto``'s held-out tuning queries):
         they count as built, not as changes, and when the engine took them its
         re-ranking copy stays the only one."""
@@ -182,10 +187,12 @@ class AnnIndex(SearchMixin):
         self._built_n, self._changes = len(self._ids), 0
         self._refresh_lean()
 
+    _absorb = absorb  # the name it had before it was public
+
     def remove(self, ids: Any) -> int:
         """Remove vectors by id (unknown ids are skipped); returns how many went."""
         ids = np.unique(np.asarray(ids, dtype=np.int64).reshape(-1))
-        pos = self._lookup(ids)
+        pos = self.positions_of(ids)
         pos = pos[pos >= 0]
         if not len(pos):
             return 0
@@ -235,9 +242,10 @@ class AnnIndex(SearchMixin):
         re-measured) over the given vectors."""
         request = self.options.tuned.get("requested")
         if request is not None:
-            from .auto import build_auto
-
-            return build_auto(vectors, ids, IndexOptions.from_dict(request))
+            builder = self.rebuilder or builder_for(request.get("backend", "auto"))
+            if builder is None:
+                raise LibraryError(f"no builder registered for backend={request.get('backend')!r}")
+            return builder(vectors, ids, IndexOptions.from_dict(request))
         return AnnIndex.build(vectors, ids, self.options)
 
     def rebuild(self) -> None:
@@ -256,11 +264,12 @@ class AnnIndex(SearchMixin):
         self._engine_n, self._n_alive = other._engine_n, other._n_alive
         self._built_n, self._changes = other._built_n, other._changes
         self._build_seconds, self._recall = other._build_seconds, other._recall
+        self.rebuilder = other.rebuilder or self.rebuilder
         self._sorted = None
         self._refresh_lean()
 
     # ---- ids -----------------------------------------------------------------
-    def _lookup(self, ids: np.ndarray) -> np.ndarray:
+    def positions_of(self, ids: np.ndarray) -> np.ndarray:
         """Positions of live ids, -1 where absent (sorted table, built lazily)."""
         if self._sorted is None:
             pos = np.flatnonzero(self._alive.view)
@@ -282,7 +291,9 @@ class AnnIndex(SearchMixin):
         return self._ids.view[self._alive.view].copy()
 
     def __contains__(self, item: object) -> bool:
-        return isinstance(item, int | np.integer) and bool(self._lookup(np.array([item]))[0] >= 0)
+        if not isinstance(item, int | np.integer):
+            return False
+        return bool(self.positions_of(np.array([item]))[0] >= 0)
 
     # ---- size and description -------------------------------------------------
     @property

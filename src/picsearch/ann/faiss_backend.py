@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import InvalidInput, require
 from .engine import Engine, LeanSearch
-from .options import AH, Tree, default_num_leaves
+from .options import AH, Tree, default_num_leaves, leaf_tree
 
 __all__ = ["FaissEngine", "FaissRows"]
 
@@ -206,7 +206,7 @@ class FaissEngine(Engine):
         than ~160 points per leaf cost recall on tight clusters (clustered
         300k x 128, 1096 leaves, 1 leaf / 80 re-ranked: 0.949 from 91 points a
         leaf, 0.964 from 164, 0.965 from 256, the most FAISS's k-means uses)."""
-        size = max(TRAIN_SAMPLE, TRAIN_PER_LEAF * self.options.tree.num_leaves)
+        size = max(TRAIN_SAMPLE, TRAIN_PER_LEAF * leaf_tree(self.options).num_leaves)
         if len(vectors) <= size:
             return vectors
         rng = np.random.default_rng(self.options.seed)
@@ -236,7 +236,7 @@ class FaissEngine(Engine):
         if self._hnsw:
             ef = self.options.ef_search or 64
             return faiss.SearchParametersHNSW(efSearch=max(ef, fetch), **kwargs)
-        tree = self.options.tree
+        tree = leaf_tree(self.options)
         # a filter leaves fewer hits per leaf: probe a few more leaves
         probes = math.ceil(tree.num_leaves_to_search * min(1.0 / max(frac, 1e-9), 4.0))
         ivf = faiss.SearchParametersIVF(nprobe=min(probes, tree.num_leaves), **kwargs)

@@ -12,9 +12,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, LibraryError
+from .registry import backends
 
-__all__ = ["AH", "Tree", "IndexOptions", "BACKENDS", "parse_options"]
+__all__ = ["AH", "Tree", "IndexOptions", "BACKENDS", "leaf_tree", "parse_options"]
 
 BACKENDS = ("exact", "scann", "faiss", "auto")  # built in; register_backend adds more
 DISTANCES = ("dot", "cosine")
@@ -26,8 +27,6 @@ TUNE_BY = ("time", "cost")
 def _backends() -> tuple[str, ...]:
     """The names IndexOptions(backend=...) accepts: the registry, so that
     ``ann.register_backend`` names are selectable too."""
-    from . import backends
-
     return tuple(backends())
 
 
@@ -227,3 +226,11 @@ def parse_options(options: str | IndexOptions | dict[str, Any] | None) -> IndexO
 def default_num_leaves(n: int) -> int:
     """ScaNN's and FAISS's rule of thumb: about sqrt(N) leaves."""
     return max(1, int(round(math.sqrt(max(n, 1)))))
+
+
+def leaf_tree(options: IndexOptions) -> Tree:
+    """The options' tree: a tree engine sizes one from the data when it trains,
+    so every trained ScaNN or FAISS IVF index has one."""
+    if options.tree is None:
+        raise LibraryError(f"backend={options.backend!r} has no tree yet: build the index first")
+    return options.tree

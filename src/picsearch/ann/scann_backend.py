@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import LibraryError, require
 from .engine import Engine, LeanSearch
-from .options import AH, Tree, default_num_leaves
+from .options import AH, Tree, default_num_leaves, leaf_tree
 
 __all__ = ["ScannEngine", "ScannCopy"]
 
@@ -105,7 +105,7 @@ class ScannEngine(Engine):
         if self.options.tree is None:  # sized from the data: ~sqrt(N) leaves, search 5%
             leaves = default_num_leaves(n)
             self.options = self.options.replace(tree=Tree(leaves, max(1, math.ceil(leaves / 20))))
-        tree = self.options.tree
+        tree = leaf_tree(self.options)
         builder = self._ops.builder(vectors, 10, "dot_product")
         builder = builder.tree(
             num_leaves=tree.num_leaves,
@@ -141,7 +141,7 @@ class ScannEngine(Engine):
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    def _reorder_type(self, dtype: str) -> Any:
+    def _reorder_type(self, dtype: object) -> Any:
         kinds = self._ops.scann_builder.ReorderType
         return kinds.INT8 if dtype == "int8" else kinds.FLOAT32
 
@@ -160,7 +160,7 @@ class ScannEngine(Engine):
     def search(
         self, queries: np.ndarray, fetch: int, mask: np.ndarray | None, frac: float
     ) -> tuple[np.ndarray, np.ndarray]:
-        tree = self.options.tree
+        tree = leaf_tree(self.options)
         # a filter leaves fewer hits per leaf: search a few more leaves
         leaves = math.ceil(tree.num_leaves_to_search * min(1.0 / max(frac, 1e-9), 4.0))
         pre = fetch
@@ -181,7 +181,7 @@ class ScannEngine(Engine):
         if self._searcher is None:
             return None
         depth = self._reorder_depth() if self._native else 0
-        leaves = self.options.tree.num_leaves_to_search
+        leaves = leaf_tree(self.options).num_leaves_to_search
         one, batched = self._searcher.search, self._searcher.search_batched
 
         def nothing(n: int, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -41,6 +41,8 @@ class SearchMixin:
     _n_alive: int
     _recall: dict[str, Any] | None
     _lean: LeanPath | None
+    prepare_vectors: Callable[[np.ndarray], np.ndarray]
+    positions_of: Callable[[np.ndarray], np.ndarray]
 
     def search(self, queries: Any, k: int, *, subset: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (scores, ids) per query, best first; float32 (nq, k) and int64 (nq, k).
@@ -51,12 +53,12 @@ class SearchMixin:
             found = self._lean(queries, k)
             if found is not None:
                 return found
-        q = self._prepare(check_vectors(queries, self.dim, what="queries"))  # type: ignore[attr-defined]
+        q = self.prepare_vectors(check_vectors(queries, self.dim, what="queries"))
         k = check_k(k)
         mask, count = self._allowed(subset)
         if not len(q) or count == 0:
             return _empty(len(q), k)
-        if subset is not None and count <= self.exact_subset_max:
+        if mask is not None and count <= self.exact_subset_max:  # a subset always has a mask
             scores, pos = scan_topk(q, self._store, k, positions=np.flatnonzero(mask))
         elif self._engine_n == 0:
             scores, pos = self._scan(q, k, mask, count)
@@ -75,7 +77,7 @@ class SearchMixin:
         arr = np.asarray(subset).reshape(-1)
         if arr.size and (arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer)):
             raise InvalidInput(f"subset must hold integer ids, not {arr.dtype}")
-        pos = self._lookup(arr.astype(np.int64))  # type: ignore[attr-defined]
+        pos = self.positions_of(arr.astype(np.int64))
         mask = np.zeros(n, dtype=bool)
         mask[pos[pos >= 0]] = True
         return mask, int(mask.sum())
