@@ -48,10 +48,10 @@ class PhotoInfo:
     lens: str | None = None
     latitude: float | None = None
     longitude: float | None = None
+    dropped: tuple[str, ...] = ()  # the fields found broken, and left out
     city: str | None = None
     region: str | None = None
     country: str | None = None
-    dropped: tuple[str, ...] = ()  # the fields found broken, and left out
 
     @property
     def taken_ns(self) -> int:

@@ -172,16 +172,10 @@ def _select_items(
         yield from db.execute(f"{select} WHERE {column} IN ({','.join('?' * len(chunk))})", chunk)
 
 
+_STORED = ("camera", "lens", "latitude", "longitude", "city", "region", "country")
+
+
 def _info(row: tuple[Any, ...]) -> PhotoInfo:
-    taken, _, source, camera, lens, latitude, longitude, city, region, country = row[:10]
-    return PhotoInfo(
-        taken=dt.datetime.fromisoformat(str(taken)),
-        taken_source=str(source),
-        camera=camera,
-        lens=lens,
-        latitude=latitude,
-        longitude=longitude,
-        city=city,
-        region=region,
-        country=country,
-    )
+    # Columns: taken, taken_ns, source, then the optional fields named in _STORED.
+    fields = dict(zip(_STORED, row[3:10], strict=True))
+    return PhotoInfo(dt.datetime.fromisoformat(str(row[0])), str(row[2]), **fields)
