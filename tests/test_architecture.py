@@ -20,7 +20,7 @@ LAYERS = {
     **dict.fromkeys(("errors", "images", "formats", "paths", "display", "version"), 0),
     "photo_info": 0,
     **dict.fromkeys(("encoders", "ann", "catalog", "concepts"), 1),
-    **dict.fromkeys(("ingest", "library", "query", "vector_index"), 2),
+    **dict.fromkeys(("ingest", "library", "query", "query_phrases", "vector_index"), 2),
     **dict.fromkeys(("dups", "searcher", "server", "spark", "train", "samples"), 3),
     "cli": 4,
 }

@@ -115,6 +115,14 @@ class PhotoStore:
         )
         return [r[0] for r in rows]
 
+    def place_names(self) -> list[str]:
+        """Every city, region and country name the photos were taken in, sorted."""
+        rows = self._db.execute(
+            "SELECT city FROM photo_info UNION SELECT region FROM photo_info"
+            " UNION SELECT country FROM photo_info"
+        )
+        return sorted(name for (name,) in rows if name)
+
     def newest_first(self, item_ids: Iterable[int]) -> list[int]:
         """These photos, the most recently taken first."""
         select = f"SELECT i.id, {_TAKEN_NS} {_JOINED}"

@@ -4,10 +4,12 @@ with filters; from a library, or from an exported searcher file (``--searcher``)
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 
 from ..errors import InvalidInput
 from ..library import Hit, Library
 from ..query import SearchQuery
+from ..query_phrases import describe, understand
 from .output import print_hits, summary
 from .parser import Commands, add_command, db_option, json_option, k_option
 
@@ -47,6 +49,11 @@ def register(commands: Commands) -> None:
     search.add_argument("--color", metavar="NAME", help="only photos where this colour dominates")
     search.add_argument(
         "--text-only", action="store_true", help="search only the words read in the photos"
+    )
+    search.add_argument(
+        "--literal",
+        action="store_true",
+        help="search the words as written: no dates or places read from them",
     )
     json_option(search, "a JSON array")
     search.add_argument(
@@ -93,8 +100,29 @@ def _query(args: argparse.Namespace) -> SearchQuery:
 def _search_library(args: argparse.Namespace) -> tuple[list[Hit], bool]:
     """The hits, and whether the library is empty (which says why nothing matched)."""
     with Library(args.db, create=False) as library:
+        if args.query is not None and not args.literal:
+            _read_phrases(args, library.place_names())
         hits = library.search(_query(args))
         return hits, not len(library)
+
+
+def _read_phrases(args: argparse.Namespace, places: list[str]) -> None:
+    """Turn the dates and places the words state into filters (flags given by hand
+    win over them), and say on stderr what was understood."""
+    understood = understand(
+        args.query,
+        today=dt.date.today(),
+        places=() if args.place is not None else places,
+        dates=args.after is None and args.before is None,
+    )
+    if not understood.any:
+        return
+    args.query = understood.text
+    if understood.after is not None:
+        args.after, args.before = understood.after, understood.before
+    if understood.place is not None:
+        args.place = understood.place
+    summary(f"picsearch: {describe(understood)}")
 
 
 def _search_searcher(args: argparse.Namespace) -> list[Hit]:

@@ -193,6 +193,10 @@ class Library:
         return item_id
 
     # -- public reads for the packages built on a library (searcher export, server) ----
+    def place_names(self) -> list[str]:
+        """The city, region and country names of the library's photos, sorted."""
+        return self._catalog.photos.place_names()
+
     def space_names(self) -> list[str]:
         """The vector spaces this library's model has: ["joint"] or ["joint", "visual"]."""
         return self._spaces.names()
