@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +32,36 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_cache: 
     monkeypatch.setenv("PICSEARCH_CACHE", str(model_cache))
     monkeypatch.delenv("PICSEARCH_DB", raising=False)
     return home
+
+
+def plain_user_prefix() -> list[str]:
+    """A command prefix under which chmod 000 keeps a file unreadable (skips if none):
+    as root (CI), setpriv drops the capabilities that let root ignore file modes."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: file permissions cannot be tested")
+    prefix = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search"]
+    with tempfile.NamedTemporaryFile() as probe:
+        os.chmod(probe.name, 0o000)
+        test = subprocess.run([*prefix, "test", "-r", probe.name], capture_output=True)
+    if test.returncode != 1:
+        pytest.skip("setpriv cannot drop root's file capabilities here")
+    return prefix
+
+
+def picsearch_command(
+    *argv: str, as_plain_user: bool = False, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run the ``picsearch`` command in a new process; as_plain_user drops root's power
+    to read and write any file, so that file modes apply as they do for everyone else."""
+    prefix = plain_user_prefix() if as_plain_user else []
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "picsearch.cli", *argv],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def solid_photo(path: Path, colour: str, size: tuple[int, int] = (64, 48), **save: object) -> Path:

@@ -17,7 +17,7 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from conftest import solid_photo
+from conftest import picsearch_command, solid_photo
 
 import picsearch
 from picsearch.cli import main
@@ -138,14 +138,7 @@ def test_output_piped_into_head_ends_quietly(
 def run_as_user(*argv: str) -> subprocess.CompletedProcess[str]:
     """The command in a new process that file permissions apply to: as root, without
     the capabilities that let root ignore them."""
-    command = [sys.executable, "-m", "picsearch.cli", *argv]
-    if os.geteuid() == 0:
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("running as root without setpriv: permissions cannot be tested")
-        drop = ["--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search"]
-        command = [setpriv, *drop, *command]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+    return picsearch_command(*argv, as_plain_user=True)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import picsearch_command, plain_user_prefix
 from PIL import Image, ImageDraw
 
 import picsearch
@@ -252,13 +253,7 @@ print(json.dumps(report.to_dict()))
 
 
 def run_unprivileged(*argv: str) -> dict[str, object]:
-    command = [sys.executable, "-c", _MOVER, *argv]
-    if os.geteuid() == 0:
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("running as root without setpriv: file modes cannot be enforced")
-        drop = ["--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search"]
-        command = [setpriv, *drop, *command]
+    command = [*plain_user_prefix(), sys.executable, "-c", _MOVER, *argv]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
@@ -330,12 +325,8 @@ def test_a_read_only_library_stops_a_move_before_any_file_is_touched(
     before = paths_by_id(db)
     db.chmod(0o444)
     try:
-        command = [sys.executable, "-m", "picsearch.cli", "dups", "--db", str(db)]
-        command += ["--move-to", str(tmp_path / "dupes"), "--yes"]
-        if os.geteuid() == 0:
-            drop = ["--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search"]
-            command = [shutil.which("setpriv") or "setpriv", *drop, *command]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        argv = ["dups", "--db", str(db), "--move-to", str(tmp_path / "dupes"), "--yes"]
+        done = picsearch_command(*argv, as_plain_user=True)
     finally:
         db.chmod(0o644)
     assert done.returncode == 1 and "read-only" in done.stderr

@@ -12,7 +12,6 @@ import sqlite3
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 import zlib
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import solid_photo
+from conftest import picsearch_command, solid_photo
 from PIL import Image, ImageDraw
 
 import picsearch
@@ -36,33 +35,6 @@ FAST = ["--model", "tiny", "--concepts", "off", "-q"]
 
 
 # -- helpers ------------------------------------------------------------------------------
-
-
-def picsearch_command(*argv: str, as_plain_user: bool = False, timeout: float = 120):
-    """Run the ``picsearch`` command in a new process; as_plain_user drops root's power
-    to read any file, so that file modes apply as they do for everyone else."""
-    prefix = plain_user_prefix() if as_plain_user else []
-    return subprocess.run(
-        [*prefix, sys.executable, "-m", "picsearch.cli", *argv],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def plain_user_prefix() -> list[str]:
-    """A command prefix under which chmod 000 keeps a file unreadable (skips if none)."""
-    if os.geteuid() != 0:
-        return []
-    if shutil.which("setpriv") is None:
-        pytest.skip("running as root without setpriv: file permissions cannot be tested")
-    prefix = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search"]
-    with tempfile.NamedTemporaryFile() as probe:
-        os.chmod(probe.name, 0o000)
-        test = subprocess.run([*prefix, "test", "-r", probe.name], capture_output=True)
-    if test.returncode != 1:
-        pytest.skip("setpriv cannot drop root's file capabilities here")
-    return prefix
 
 
 @pytest.fixture

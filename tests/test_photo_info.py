@@ -7,16 +7,14 @@ import datetime as dt
 import io
 import json
 import os
-import shutil
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from conftest import picsearch_command
 from PIL import Image
 
 import picsearch
@@ -310,13 +308,8 @@ def test_a_read_only_schema_2_library_says_how_to_upgrade(tmp_path: Path, trip: 
     as_schema_2(db)
     db.chmod(0o444)
     tmp_path.chmod(0o555)
-    command = [sys.executable, "-m", "picsearch.cli", "info", "--db", str(db)]
-    if os.geteuid() == 0:  # root writes read-only files: drop the capabilities that let it
-        setpriv = shutil.which("setpriv") or pytest.skip("running as root without setpriv")
-        drop = ["--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search"]
-        command = [str(setpriv), *drop, *command]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        done = picsearch_command("info", "--db", str(db), as_plain_user=True)
     finally:
         tmp_path.chmod(0o755)
     assert done.returncode == 1 and "older schema and is read-only" in done.stderr
