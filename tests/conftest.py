@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -82,3 +83,19 @@ def colour_folder(tmp_path: Path) -> Path:
     solid_photo(folder / "sub" / "blue.jpg", "blue")
     solid_photo(folder / "yellow.webp", "yellow")
     return folder
+
+
+def striped(path: Path, seed: int, size: tuple[int, int] = (160, 120)) -> Path:
+    """A photo of 16 horizontal bands of seeded colours: what the tiny model's visual space sees."""
+    rng = np.random.default_rng(seed)
+    bands = rng.integers(0, 256, (16, 1, 3))
+    pixels = np.repeat(np.repeat(bands, size[1] // 16 + 1, axis=0)[: size[1]], size[0], axis=1)
+    pixels = pixels + rng.integers(-6, 7, pixels.shape)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).save(path, quality=95)
+    return path
+
+
+def sha(path: Path) -> str:
+    """The SHA-256 of a file's bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()

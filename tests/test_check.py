@@ -5,7 +5,6 @@ SQLite file where a table's pages are, or broken values written with SQL."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import sqlite3
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import sha
 from PIL import Image
 
 from picsearch.cli import main
@@ -160,10 +160,6 @@ KINDS = {
     "short and empty vectors": "vectors",
     "generation not a number": "meta",
 }
-
-
-def sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def assert_one_line_naming(err: str, db: Path) -> None:

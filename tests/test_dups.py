@@ -4,7 +4,6 @@ report, the move and its undo, and the commands."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import json
 import os
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import sha, striped
 from PIL import Image, ImageEnhance, ImageOps
 
 import picsearch
@@ -49,21 +49,6 @@ def exact_pairs(vectors: np.ndarray, threshold: float) -> set[tuple[int, int]]:
     sims = vectors @ vectors.T
     a, b = np.nonzero(np.triu(sims >= threshold, k=1))
     return set(zip(a.tolist(), b.tolist(), strict=True))
-
-
-def striped(path: Path, seed: int, size: tuple[int, int] = (160, 120)) -> Path:
-    """A photo of 16 horizontal bands of seeded colours: what the tiny model's visual space sees."""
-    rng = np.random.default_rng(seed)
-    bands = rng.integers(0, 256, (16, 1, 3))
-    pixels = np.repeat(np.repeat(bands, size[1] // 16 + 1, axis=0)[: size[1]], size[0], axis=1)
-    pixels = pixels + rng.integers(-6, 7, pixels.shape)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).save(path, quality=95)
-    return path
-
-
-def sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.fixture

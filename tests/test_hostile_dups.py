@@ -5,7 +5,6 @@ move fails half way."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -13,9 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-from conftest import picsearch_command, plain_user_prefix
+from conftest import picsearch_command, plain_user_prefix, sha, striped
 from PIL import Image, ImageDraw
 
 import picsearch
@@ -30,21 +28,6 @@ from picsearch.dups import (
 from picsearch.errors import InvalidInput
 
 # --------------------------------------------------------------------------- helpers
-
-
-def striped(path: Path, seed: int, size: tuple[int, int] = (160, 120)) -> Path:
-    """A photo of 16 horizontal bands of seeded colours: what the tiny model's visual space sees."""
-    rng = np.random.default_rng(seed)
-    bands = rng.integers(0, 256, (16, 1, 3))
-    pixels = np.repeat(np.repeat(bands, size[1] // 16 + 1, axis=0)[: size[1]], size[0], axis=1)
-    pixels = pixels + rng.integers(-6, 7, pixels.shape)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).save(path, quality=95)
-    return path
-
-
-def sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def index(db: Path, folder: Path, **options: object) -> picsearch.IndexSummary:
