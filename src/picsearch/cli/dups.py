@@ -99,14 +99,15 @@ def _move_status(report: MoveReport, target: str) -> None:
 
 
 def _check_move_target(move_to: str, folders: list[str]) -> None:
-    """A move into a folder being indexed would be undone by the next index run."""
+    """A move into a folder being searched for duplicates would not take the copies out
+    of it: they would be found, and offered for moving, on every later run."""
     target = os.path.realpath(os.path.expanduser(move_to))
     for folder in folders:
         root = os.path.realpath(os.path.expanduser(folder))
         if target == root or target.startswith(root.rstrip(os.sep) + os.sep):
             raise InvalidInput(
-                f"--move-to {move_to} is inside {folder}: the next index run would "
-                "add the moved photos back; choose a folder outside it"
+                f"--move-to {move_to} is inside {folder}: the moved copies would stay in "
+                "that folder and be found again; choose a folder outside it"
             )
 
 
