@@ -12,8 +12,9 @@ from .errors import (
 )
 from .images import DEFAULT_MAX_PIXELS
 from .ingest import IndexSummary, Skip
-from .library import Hit, Item, Library, LibraryInfo, open
+from .library import Hit, Item, Library, LibraryInfo, Results, open
 from .query import SearchQuery
+from .query_phrases import Understood, understand
 from .searcher import (
     ImageSearcher,
     NearestNeighbor,
@@ -32,6 +33,9 @@ __all__ = [
     "Item",
     "LibraryInfo",
     "SearchQuery",
+    "Results",
+    "understand",
+    "Understood",
     "TextSearcher",
     "ImageSearcher",
     "SearcherOptions",

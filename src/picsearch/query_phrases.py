@@ -13,11 +13,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from .photo_info import fold
+from .query import SearchQuery
 
-__all__ = ["Understood", "understand", "describe"]
+__all__ = ["Understood", "understand", "understand_query", "describe"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,18 @@ class Understood:
     def any(self) -> bool:
         """Whether a date or a place was understood."""
         return self.after is not None or self.place is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """As JSON: ``text`` (the words searched, None when none are left), ``after`` and
+        ``before`` (ISO dates, ``before`` excluded), ``place``, and ``summary``, the one
+        line ``describe`` gives."""
+        return {
+            "text": self.text,
+            "after": self.after.isoformat() if self.after else None,
+            "before": self.before.isoformat() if self.before else None,
+            "place": self.place,
+            "summary": describe(self),
+        }
 
 
 _MONTHS = {
@@ -75,17 +89,45 @@ Rule = Callable[[Sequence[str], dt.date], tuple[int, Span] | None]
 
 
 def understand(
-    query: str, *, today: dt.date, places: Iterable[str] = (), dates: bool = True
+    query: str, *, places: Iterable[str] = (), today: dt.date | None = None, dates: bool = True
 ) -> Understood:
     """The filters ``query`` states and the words left to search. ``places`` are the
-    names the library knows; ``dates`` False leaves dates as words (the caller has
-    its own)."""
+    names the library knows (``Library.place_names()``); ``today`` (default: the
+    local date) anchors "last summer" and "two years ago"; ``dates`` False leaves
+    dates as words (the caller has its own)."""
+    today = dt.date.today() if today is None else today
     words = query.split()
     span, words = _take_dates(words, today) if dates else (None, words)
     place, words = _take_place(words, places)
     text = " ".join(words) or None
     after, before = span if span else (None, None)
     return Understood(text=text, after=after, before=before, place=place)
+
+
+def understand_query(
+    query: SearchQuery, *, places: Iterable[str] = (), today: dt.date | None = None
+) -> tuple[SearchQuery, Understood | None]:
+    """``query`` with the dates and place its words state turned into filters, and what
+    was understood (None, and the query as it was, when the words state neither).
+
+    Filters given by hand win: with ``after`` or ``before`` set the words' dates stay
+    words, with ``place`` set their places do."""
+    if query.text is None:
+        return query, None
+    understood = understand(
+        query.text,
+        places=() if query.place is not None else places,
+        today=today,
+        dates=query.after is None and query.before is None,
+    )
+    if not understood.any:
+        return query, None
+    changes: dict[str, Any] = {"text": understood.text}
+    if understood.after is not None:
+        changes.update(after=understood.after, before=understood.before)
+    if understood.place is not None:
+        changes["place"] = understood.place
+    return replace(query, **changes), understood
 
 
 def describe(understood: Understood) -> str:

@@ -7,7 +7,7 @@ has what a library gives back.
 
 from __future__ import annotations
 
-from .core import Library, open
+from .core import Library, Results, open
 from .hits import Hit, Item, LibraryInfo, row_metadata
 
-__all__ = ["Library", "Hit", "Item", "LibraryInfo", "open", "row_metadata"]
+__all__ = ["Library", "Hit", "Item", "LibraryInfo", "Results", "open", "row_metadata"]

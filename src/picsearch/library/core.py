@@ -19,11 +19,23 @@ from ..images import DEFAULT_MAX_PIXELS
 from ..ingest import IndexInterrupted, IndexSummary, MetadataSource, attach_metadata, index_paths
 from ..paths import default_db_path
 from ..query import SearchQuery, check_id, check_positive
+from ..query_phrases import Understood, understand_query
 from .hits import Hit, Item, LibraryInfo, row_metadata
 from .search import LibrarySearch
 from .spaces import Spaces
 
-__all__ = ["Library", "open"]
+__all__ = ["Library", "Results", "open"]
+
+
+class Results(list[Hit]):
+    """The hits of a search, best first: a list, with ``understood``, what the query's
+    words said of when and where (``Library.search(..., understand=True)``; None when
+    they said nothing, or understanding was not asked for)."""
+
+    def __init__(self, hits: Iterable[Hit] = (), *, understood: Understood | None = None):
+        super().__init__(hits)
+        self.understood = understood
+
 
 #: The concepts level of a library that was never given one.
 DEFAULT_CONCEPTS = DEFAULT_LEVEL
@@ -122,7 +134,14 @@ class Library:
         return self._banks[key]
 
     # -- search ------------------------------------------------------------------
-    def search(self, query: SearchQuery | str | None = None, /, **keywords: Any) -> list[Hit]:
+    def search(
+        self,
+        query: SearchQuery | str | None = None,
+        /,
+        *,
+        understand: bool = False,
+        **keywords: Any,
+    ) -> Results:
         """The ``k`` closest images to a text, an example image, or both (scores averaged).
 
         Give a ``SearchQuery``, or its fields as keywords (the text may come first):
@@ -142,6 +161,16 @@ class Library:
         A text query is also matched against the words read in the photos:
         ``score = cosine + text_weight * share of the query's words found`` (see
         ``picsearch.concepts.fusion``); ``text_only`` ranks by those words alone.
+
+        A text query's hits scoring under the model's calibrated weak-match cutoff
+        come back with ``weak=True`` (when all are weak, nothing matched well);
+        ``min_score`` drops the hits of a similarity search scoring under it instead.
+
+        ``understand`` True reads when and where from the words: "beach in Lisbon
+        summer 2019" searches "beach" taken 2019-06-01..2019-08-31 in Lisbon (years,
+        months, seasons, phrases relative to today, the library's place names; see
+        ``picsearch.understand``); filters given by hand win over the words'. The
+        hits come as ``Results``, a list whose ``understood`` says what was read.
         """
         if isinstance(query, SearchQuery):
             if keywords:
@@ -149,10 +178,14 @@ class Library:
                     "give a search as a SearchQuery or as keywords, not both:"
                     f" put {', '.join(sorted(keywords))} in the SearchQuery"
                 )
-            return self._searching.search(query)
-        if query is None:
-            return self._searching.search(SearchQuery(**keywords))
-        return self._searching.search(SearchQuery(text=query, **keywords))
+        elif query is None:
+            query = SearchQuery(**keywords)
+        else:
+            query = SearchQuery(text=query, **keywords)
+        understood = None
+        if understand:
+            query, understood = understand_query(query, places=self.place_names())
+        return Results(self._searching.search(query), understood=understood)
 
     def get(self, item_id: int) -> Item:
         """The stored photo with this id."""
