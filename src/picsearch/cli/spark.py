@@ -63,6 +63,12 @@ def register(commands: Commands) -> None:
     embed.add_argument(
         "--workers", type=int, help="shards embedded at once by the local engine (default: cores)"
     )
+    embed.add_argument(
+        "--concepts",
+        choices=["off", "fast", "full"],
+        help="concept detectors run on each photo, as 'picsearch index --concepts' runs them "
+        "(default: the level --out was embedded with, else fast)",
+    )
 
     build = add_command(commands, "build", _run_build, help=_BUILD_HELP)
     build.add_argument(
@@ -91,6 +97,7 @@ def _run_embed(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         max_pixels=args.max_pixels,
         workers=args.workers,
+        concepts=args.concepts,
     )
     summary(f"{args.out}: {done}")
     return 0

@@ -26,6 +26,7 @@ from ..ann.auto import TUNE_QUERIES, candidate_engines, default_exact_below
 from ..ann.store import make_store
 from ..catalog import Catalog
 from ..errors import InvalidInput
+from ..ingest import IndexSummary
 from ..vector_index import SpaceIndex
 from . import index_parts, shards, storage
 from .catalog_rows import insert_rows
@@ -46,6 +47,9 @@ class BuildSummary:
     spaces: dict[str, dict[str, Any]] = field(default_factory=dict)
     catalog_seconds: float = 0.0  # writing the catalog (one process: SQLite)
     seconds: float = 0.0
+    #: Files of types picsearch does not read, by extension, as ``embed`` counted them.
+    ignored: dict[str, int] = field(default_factory=dict)
+    metadata_dropped: int = 0  # broken metadata fields left out (photos kept)
 
     def __str__(self) -> str:
         spaces = "; ".join(
@@ -53,7 +57,12 @@ class BuildSummary:
             + (f" ({info['how']}, recall@10 {info['recall@10']:.3f})" if "how" in info else "")
             for name, info in self.spaces.items()
         )
-        return f"{self.items} items from {self.shards} shards in {self.seconds:.1f} s; {spaces}"
+        counted = IndexSummary(ignored=self.ignored, metadata_dropped=self.metadata_dropped)
+        return (
+            f"{self.items} items from {self.shards} shards in {self.seconds:.1f} s; {spaces}"
+            + counted.ignored_text()
+            + counted.dropped_text()
+        )
 
 
 def build(
@@ -81,8 +90,12 @@ def build(
         dims = {"joint": manifest["dim"], "visual": manifest["visual_dim"]}
         dims = {space: int(dim) for space, dim in dims.items() if dim}
         plans = {space: _plan(manifest["rows"], dim, requested) for space, dim in dims.items()}
+        # Later ``index`` runs on the library use the level its photos were looked at with.
+        catalog.set_meta("concepts", str(manifest.get("concepts", "off")))
         filled = _fill(catalog, source, manifest, plans, requested.seed)
         summary = BuildSummary(str(catalog.path), catalog.count(), len(manifest["shards"]))
+        summary.ignored = dict(manifest.get("ignored", {}))
+        summary.metadata_dropped = filled.metadata_dropped
         summary.catalog_seconds = time.perf_counter() - started
         folder = Path(f"{catalog.path}.index")
         for space, dim in dims.items():
@@ -140,6 +153,7 @@ class Filled:
     samples: dict[str, np.ndarray]  # space -> training vectors
     queries: dict[str, np.ndarray]  # space -> tuning queries (vectors of the collection)
     query_ids: np.ndarray
+    metadata_dropped: int = 0  # broken metadata fields the photos left out
 
 
 def _fill(
@@ -165,9 +179,10 @@ def _fill(
     asked: dict[str, list[np.ndarray]] = {s: [] for s in parallel}
     ids, offsets, offset = [], [], 0
     version = catalog.bump_generation()
+    dropped = 0
     for entry, table in shards.iter_shards(source, manifest):
         rows = table.num_rows
-        insert_rows(catalog, table, version)
+        dropped += insert_rows(catalog, table, version)
         ids.append(table.column("id").to_numpy())
         offsets.append(offset)
         take = _within(sample_at, offset, rows)
@@ -189,6 +204,7 @@ def _fill(
         samples={s: _stack(picked[s], _dim(manifest, s)) for s in parallel},
         queries={s: _stack(asked[s], _dim(manifest, s)) for s in parallel},
         query_ids=all_ids[query_at.astype(np.int64)],
+        metadata_dropped=dropped,
     )
 
 

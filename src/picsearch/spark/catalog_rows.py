@@ -3,7 +3,9 @@
 ``Catalog.upsert`` lets SQLite choose ids and bumps the generation per row;
 a build writes millions of rows whose ids are fixed by the embeddings, so
 it writes them with ``Catalog.write_rows``, a shard per transaction and one
-generation (``Catalog.bump_generation``) for the whole build.
+generation (``Catalog.bump_generation``) for the whole build. What the tasks read
+of each photo (capture time, camera, place; the concepts) follows in the catalog's
+photo and concept tables, as ``picsearch index`` writes them.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 from typing import Any
 
 from ..catalog import Catalog, Row
+from .records import concepts_from_json, photo_from_json
 from .shards import column_vectors
 
 __all__ = ["insert_rows"]
@@ -19,10 +22,11 @@ __all__ = ["insert_rows"]
 _FACTS = ("id", "uri", "size", "mtime_ns", "hash", "width", "height", "caption", "metadata")
 
 
-def insert_rows(catalog: Catalog, table: Any, version: int) -> None:
-    """Add or replace the rows of one shard (a pyarrow Table) in one transaction."""
+def insert_rows(catalog: Catalog, table: Any, version: int) -> int:
+    """Add or replace the rows of one shard (a pyarrow Table); returns how many broken
+    metadata fields its photos left out."""
     if not table.num_rows:
-        return
+        return 0
     columns = table.select(list(_FACTS)).to_pydict()
     joint = column_vectors(table, "joint")
     visual = column_vectors(table, "visual") if "visual" in table.column_names else None
@@ -43,3 +47,22 @@ def insert_rows(catalog: Catalog, table: Any, version: int) -> None:
         )
         rows.append((row, joint[i].tobytes(), None if visual is None else visual[i].tobytes()))
     catalog.write_rows(rows, version=version)
+    return _insert_photos(catalog, table)
+
+
+def _insert_photos(catalog: Catalog, table: Any) -> int:
+    """Each photo's capture time, camera and place, and its concepts (shards written
+    before these columns existed have none: their photos are known by file time)."""
+    names = table.column_names
+    ids = table.column("id").to_pylist()
+    photos = table.column("photo").to_pylist() if "photo" in names else [None] * len(ids)
+    concepts = table.column("concepts").to_pylist() if "concepts" in names else [None] * len(ids)
+    dropped = 0
+    with catalog.transaction():
+        for item_id, photo_text, concepts_text in zip(ids, photos, concepts, strict=True):
+            catalog.concepts.replace(item_id, concepts_from_json(concepts_text))
+            photo = photo_from_json(photo_text)
+            if photo is not None:
+                catalog.photos.replace(item_id, photo)
+                dropped += len(photo.dropped)
+    return dropped

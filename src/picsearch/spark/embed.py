@@ -15,10 +15,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..concepts import DEFAULT_LEVEL, check_level
 from ..encoders import load_encoder
 from ..errors import InvalidInput
 from ..images import DEFAULT_MAX_PIXELS
-from ..ingest import Skip
+from ..ingest import IndexSummary, Skip
 from ..query import check_positive
 from . import shards, storage
 from .sources import Unit, list_units
@@ -46,6 +47,10 @@ class EmbedSummary:
     retried: int = 0  # units whose task needed more than one attempt
     seconds: float = 0.0
     shards: list[shards.ShardResult] = field(default_factory=list)
+    #: Files of types picsearch does not read, by extension (".mov": 120).
+    ignored: dict[str, int] = field(default_factory=dict)
+    metadata_dropped: int = 0  # broken metadata fields left out (photos kept)
+    concepts: str = DEFAULT_LEVEL  # the concept detectors' level
 
     @property
     def images_per_second(self) -> float:
@@ -56,7 +61,14 @@ class EmbedSummary:
             f"{self.units} shards ({self.written} written, {self.kept} already done), "
             f"{self.rows} images, skipped {len(self.skipped)}, in {self.seconds:.1f} s "
             f"({self.images_per_second:.1f} images/s embedded, engine {self.engine})"
+            + _counted(self.ignored, self.metadata_dropped)
         )
+
+
+def _counted(ignored: dict[str, int], dropped: int) -> str:
+    """ "; ignored: 120 .mov; 2 broken metadata fields left out", as ``index`` says it."""
+    said = IndexSummary(ignored=ignored, metadata_dropped=dropped)
+    return said.ignored_text() + said.dropped_text()
 
 
 def embed(
@@ -71,12 +83,16 @@ def embed(
     batch_size: int = 32,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     workers: int | None = None,
+    concepts: str | None = None,
     on_batch: BatchHook | None = None,
 ) -> EmbedSummary:
     """Embed folders and tar shards into Parquet shards under ``out`` (a path or URI).
 
     ``engine="spark"`` runs one task per unit on ``spark`` (a SparkSession), or
     on a session for ``master``; ``"local"`` runs them here, ``workers`` at once.
+    Each photo's capture time, camera and place are read, and ``concepts`` ("off",
+    "fast" or "full", as ``Library.index`` takes it; None: the level ``out`` was
+    embedded with, else "fast") picks the concept detectors run on it.
     ``on_batch(unit, batches)`` is called in the task after each written batch.
     """
     if engine not in ENGINES:
@@ -88,9 +104,11 @@ def embed(
     encoder = load_encoder(model)  # names the model; its weights load in the tasks
     previous = shards.read_manifest(out, missing_ok=True)
     shards.check_model(previous, out, model, encoder.model_id)
-    units = list_units(paths, files_per_unit=files_per_unit)
-    params = EmbedParams(out, model, encoder.model_id, max_pixels, batch_size, on_batch)
-    done = _listed(previous, units, out)
+    level = check_level(concepts or (previous or {}).get("concepts") or DEFAULT_LEVEL)
+    ignored: dict[str, int] = {}
+    units = list_units(paths, files_per_unit=files_per_unit, ignored=ignored)
+    params = EmbedParams(out, model, encoder.model_id, max_pixels, batch_size, on_batch, level)
+    done = _listed(previous, units, out) if _level_of(previous) == level else {}
     todo = [unit for unit in units if unit.index not in done]
     log.info("%d shards to write, %d already done, engine %s", len(todo), len(done), engine)
     results = _run(todo, params, engine, spark=spark, master=master, workers=workers)
@@ -107,10 +125,20 @@ def embed(
             "files_per_unit": files_per_unit,
             "rows": sum(r.rows for r in every),
             "skipped": sum(len(r.skipped) for r in every),
+            "concepts": level,
+            "ignored": ignored,
+            "metadata_dropped": sum(r.metadata_dropped for r in every),
             "shards": [r.entry() for r in every],
         },
     )
-    return _summary(out, engine, every, time.perf_counter() - started)
+    summary = _summary(out, engine, every, time.perf_counter() - started)
+    summary.ignored, summary.concepts = ignored, level
+    return summary
+
+
+def _level_of(manifest: dict[str, Any] | None) -> str:
+    """The concepts level a manifest's shards were written at (none before there were)."""
+    return "off" if manifest is None else str(manifest.get("concepts", "off"))
 
 
 def _run(
@@ -163,6 +191,7 @@ def _summary(
         else:
             summary.kept += 1
         summary.rows += result.rows
+        summary.metadata_dropped += result.metadata_dropped
         summary.retried += result.attempt > 0
         for uri, reason in result.skipped:
             summary.skipped.append(Skip(uri, reason))

@@ -1,13 +1,13 @@
 """Parquet shards of embeddings and the manifest that lists them.
 
 A shard holds one row per image: ``id``, ``uri``, file facts, ``caption``,
-``metadata`` (JSON), and the embeddings as fixed-size float lists (``joint``,
-and ``visual`` when the model has an image-only space). Its footer records
-the model, the unit it came from and the items skipped, so a re-run can tell
-a finished shard from a stale one without a manifest. The manifest
+``metadata`` (JSON), ``photo`` and ``concepts`` (JSON, see :mod:`.records`),
+and the embeddings as fixed-size float lists (``joint``, and ``visual`` when
+the model has an image-only space). Its footer records the model, the
+concepts level, the unit it came from and the items skipped, so a re-run can
+tell a finished shard from a stale one without a manifest. The manifest
 (``manifest.json``) names the model, the dimensions and every shard with its
-row count and SHA-256; readers trust only the shards it lists.
-"""
+row count and SHA-256; readers trust only the shards it lists."""
 
 from __future__ import annotations
 
@@ -72,10 +72,14 @@ class ShardResult:
     encoder_loads: int = 0
     attempt: int = 0
     seconds: float = 0.0
+    metadata_dropped: int = 0  # broken metadata fields left out (photos kept)
 
     def entry(self) -> dict[str, Any]:
         """The shard's line in the manifest."""
-        keys = ("name", "unit", "unit_key", "source", "rows", "skipped", "sha256", "bytes")
+        keys = (
+            *("name", "unit", "unit_key", "source", "rows", "skipped", "sha256", "bytes"),
+            "metadata_dropped",
+        )
         return {key: getattr(self, key) for key in keys}
 
 
@@ -91,6 +95,8 @@ def shard_schema(dim: int, visual_dim: int | None) -> Any:
         pa.field("height", pa.int32()),
         pa.field("caption", pa.string()),
         pa.field("metadata", pa.string()),
+        pa.field("photo", pa.string()),  # JSON: capture time, camera, place (records.py)
+        pa.field("concepts", pa.string()),  # JSON: what the concept detectors found
         pa.field("joint", pa.list_(pa.float32(), dim), nullable=False),
     ]
     if visual_dim:

@@ -4,6 +4,11 @@ A *unit* is one tar shard, or a run of up to ``files_per_unit`` image files of
 a folder. Each unit becomes one Parquet shard, named after its position in
 the sorted list, so a re-run finds the shards that are already written.
 
+In a folder, a RAW beside a JPEG of the same name and a Live Photo's movie beside
+its HEIC are one photo, as ``picsearch index`` finds them: the picture is embedded
+and the other file listed in its metadata (``"linked"``). Files of types picsearch
+does not read are counted by extension.
+
 Tar shards follow the webdataset layout: the members ``key.jpg``,
 ``key.txt`` (a caption) and ``key.json`` (metadata) make one sample. An
 item's source URI is the file's path or URI, or ``SHARD#MEMBER`` for a
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import tarfile
 from collections.abc import Iterable, Iterator
@@ -23,6 +29,8 @@ from typing import Any
 
 from ..errors import InvalidInput
 from ..images import IMAGE_EXTENSIONS
+from ..ingest.links import LINKED
+from ..ingest.walk import pair_up
 from . import storage
 
 __all__ = ["Unit", "Item", "list_units", "iter_items", "item_id", "MEMBER_BITS", "TAR_SUFFIXES"]
@@ -41,11 +49,13 @@ def item_id(unit: int, position: int) -> int:
 @dataclass(frozen=True)
 class Unit:
     """One unit of work: a tar shard, or a list of image files. ``members`` holds
-    ``(uri, size, mtime_ns)`` of each file."""
+    ``(uri, size, mtime_ns)`` of each file; ``links`` the files that are one photo
+    with a member (its RAW, its Live Photo movie), by the member's uri."""
 
     index: int
     kind: str  # "tar" | "files"
     members: tuple[tuple[str, int, int], ...]
+    links: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def name(self) -> str:
@@ -54,7 +64,10 @@ class Unit:
     @property
     def key(self) -> str:
         """Identifies the inputs: a shard made from other inputs is not reused."""
-        text = json.dumps([self.kind, [m[:2] for m in self.members]])
+        inputs: list[Any] = [self.kind, [m[:2] for m in self.members]]
+        if self.links:  # a photo that gained or lost its RAW is written again
+            inputs.append(self.links)
+        text = json.dumps(inputs)
         return hashlib.sha256(text.encode()).hexdigest()[:24]
 
     @property
@@ -63,13 +76,15 @@ class Unit:
         return first if self.kind == "tar" else f"{first} (+{len(self.members) - 1} files)"
 
     def to_json(self) -> str:
-        return json.dumps({"index": self.index, "kind": self.kind, "members": self.members})
+        fields = {"index": self.index, "kind": self.kind, "members": self.members}
+        return json.dumps({**fields, "links": self.links})
 
     @classmethod
     def from_json(cls, text: str) -> Unit:
         data = json.loads(text)
         members = tuple((str(u), int(s), int(m)) for u, s, m in data["members"])
-        return cls(int(data["index"]), str(data["kind"]), members)
+        links = tuple((str(uri), tuple(map(str, others))) for uri, others in data["links"])
+        return cls(int(data["index"]), str(data["kind"]), members, links)
 
 
 @dataclass(frozen=True)
@@ -101,33 +116,66 @@ def expand(source: str) -> list[str]:
     ]
 
 
-def list_units(sources: Iterable[str], *, files_per_unit: int = 1000) -> list[Unit]:
-    """The work units of the sources, in a stable order (the order given, then by name)."""
+def list_units(
+    sources: Iterable[str], *, files_per_unit: int = 1000, ignored: dict[str, int] | None = None
+) -> list[Unit]:
+    """The work units of the sources, in a stable order (the order given, then by name).
+
+    Files of types picsearch does not read are counted in ``ignored`` by extension.
+    """
     if files_per_unit < 1 or files_per_unit > 1 << MEMBER_BITS:
         raise InvalidInput(f"files_per_unit must be between 1 and {1 << MEMBER_BITS}")
     names = [name for source in sources for name in expand(str(source))]
     if not names:
         raise InvalidInput("nothing to embed: name at least one folder or tar shard")
+    counts = {} if ignored is None else ignored
     units: list[Unit] = []
     seen: set[str] = set()  # a file named twice (a folder and a shard in it) counts once
     for name in names:
-        tars, images = [], []
-        for entry in storage.list_files(name):
-            if entry.uri in seen:
-                continue
-            seen.add(entry.uri)
-            member = (entry.uri, entry.size, entry.mtime_ns)
-            lower = entry.uri.lower()
-            if lower.endswith(TAR_SUFFIXES):
-                tars.append(member)
-            elif any(lower.endswith(ext) for ext in IMAGE_EXTENSIONS):
-                images.append(member)
+        entries = [entry for entry in storage.list_files(name) if entry.uri not in seen]
+        seen.update(entry.uri for entry in entries)
+        tars = [_member(e) for e in entries if e.uri.lower().endswith(TAR_SUFFIXES)]
+        images, links = _photos(
+            [e for e in entries if not e.uri.lower().endswith(TAR_SUFFIXES)], counts
+        )
         for tar in tars:
             units.append(Unit(len(units), "tar", (tar,)))
         for start in range(0, len(images), files_per_unit):
             chunk = tuple(images[start : start + files_per_unit])
-            units.append(Unit(len(units), "files", chunk))
+            linked = tuple((m[0], links[m[0]]) for m in chunk if m[0] in links)
+            units.append(Unit(len(units), "files", chunk, linked))
     return units
+
+
+def _member(entry: storage.Entry) -> tuple[str, int, int]:
+    return (entry.uri, entry.size, entry.mtime_ns)
+
+
+def _photos(
+    entries: list[storage.Entry], ignored: dict[str, int]
+) -> tuple[list[tuple[str, int, int]], dict[str, tuple[str, ...]]]:
+    """The image files (a RAW or movie that goes with a picture left out), the files
+    linked to each picture, and the count of the others by extension."""
+    by_folder: dict[str, list[str]] = {}
+    for entry in entries:
+        by_folder.setdefault(entry.uri.rpartition("/")[0], []).append(entry.uri)
+    links = {
+        picture: tuple(others)
+        for uris in by_folder.values()
+        for picture, others in pair_up(uris).items()
+    }
+    absorbed = {uri for others in links.values() for uri in others}
+    images = []
+    for entry in entries:
+        extension = os.path.splitext(entry.uri)[1].lower()
+        if entry.uri in absorbed:
+            continue
+        if extension in IMAGE_EXTENSIONS:
+            images.append(_member(entry))
+        else:
+            key = extension or "(no extension)"
+            ignored[key] = ignored.get(key, 0) + 1
+    return images, links
 
 
 def iter_items(unit: Unit) -> Iterator[Item]:
@@ -135,7 +183,9 @@ def iter_items(unit: Unit) -> Iterator[Item]:
     if unit.kind == "tar":
         yield from _tar_items(unit.members[0][0])
         return
+    links = dict(unit.links)
     for position, (uri, size, mtime_ns) in enumerate(unit.members):
+        metadata = {LINKED: list(links[uri])} if uri in links else None
         try:
             data = storage.read_bytes(uri)
         except FileNotFoundError:
@@ -144,7 +194,9 @@ def iter_items(unit: Unit) -> Iterator[Item]:
         except OSError as exc:
             yield Item(position, uri, None, size, mtime_ns, problem=f"unreadable: {exc}")
             continue
-        yield Item(position, uri, data, len(data), mtime_ns, problem=_emptiness(data))
+        yield Item(
+            position, uri, data, len(data), mtime_ns, metadata=metadata, problem=_emptiness(data)
+        )
 
 
 def _emptiness(data: bytes) -> str | None:

@@ -25,7 +25,7 @@ __all__ = ["run_on_spark", "JobFailed", "RESULT_SCHEMA", "describe_failure"]
 RESULT_SCHEMA = (
     "unit long, name string, unit_key string, source string, status string, rows long, "
     "skipped string, sha256 string, bytes long, pid long, encoder_loads long, attempt int, "
-    "seconds double"
+    "seconds double, metadata_dropped long"
 )
 
 

@@ -2,8 +2,10 @@
 images and write its shard.
 
 Images are decoded and preprocessed exactly as ``picsearch index`` does
-(reduced-size decoding, EXIF orientation, the same reasons to skip), so the
-vectors match the single-machine pipeline's. The shard is streamed to a
+(reduced-size decoding, EXIF orientation, the same reasons to skip), looked at
+by the same concept detectors (blended into the default model's joint vector),
+and their capture time, camera and place read the same way, so the shard holds
+what the single-machine pipeline would write. The shard is streamed to a
 temporary file, batch by batch, and renamed when complete.
 """
 
@@ -20,10 +22,14 @@ from typing import Any
 
 import numpy as np
 
+from ..concepts import DEFAULT_LEVEL, ConceptBank, Detections
+from ..concepts.bank import blend_weight_for
 from ..encoders import Encoder, PreparesImages, load_encoder
 from ..encoders.onnx_export import THREADS_ENV
-from ..images import Unusable, decode
+from ..images import Unusable, decode, shrink
+from ..photo_info import PhotoInfo, read_photo_info
 from . import shards, storage
+from .records import concepts_json, photo_json
 from .sources import Item, Unit, item_id, iter_items
 
 __all__ = ["EmbedParams", "embed_unit", "encoder_for", "encoder_loads"]
@@ -34,6 +40,7 @@ BatchHook = Callable[[Unit, int], None]
 # One encoder per model and process: an executor's Python worker loads the
 # model on its first task and reuses it for every later task.
 _ENCODERS: dict[str, Encoder] = {}
+_BANKS: dict[str, ConceptBank] = {}  # the same for the concept detectors, by level
 _LOADS = [0]
 _LOCK = threading.Lock()
 
@@ -48,6 +55,7 @@ class EmbedParams:
     max_pixels: int
     batch_size: int
     on_batch: BatchHook | None = None
+    concepts: str = DEFAULT_LEVEL  # the concept detectors' level, as ``index --concepts``
 
 
 def encoder_for(model: str, *, threads: int | None = None) -> Encoder:
@@ -69,6 +77,16 @@ def _load(model: str, threads: int | None) -> Encoder:
     return encoder
 
 
+def concept_bank_for(level: str, *, threads: int | None = None) -> ConceptBank | None:
+    """The process's concept bank for ``level`` (None for "off"); its models load on first use."""
+    if level == "off":
+        return None
+    with _LOCK:
+        if level not in _BANKS:
+            _BANKS[level] = ConceptBank(level, workers=threads or os.cpu_count() or 1)
+        return _BANKS[level]
+
+
 def encoder_loads() -> int:
     """How many models this process loaded (1 per model when caching works)."""
     return _LOADS[0]
@@ -83,11 +101,13 @@ def embed_unit(
     kept = _finished(target, unit, params)
     if kept is not None:
         rows, record = kept
-        return _result(unit, "kept", rows, record["skipped"], target, attempt, started)
+        dropped = int(record.get("metadata_dropped", 0))
+        return _result(unit, "kept", (rows, dropped), record["skipped"], target, attempt, started)
     encoder = encoder_for(params.model, threads=threads)
-    writer = _ShardWriter(unit, params, encoder)
+    writer = _ShardWriter(unit, params, encoder, concept_bank_for(params.concepts, threads=threads))
     storage.write_atomic(target, writer.write)
-    return _result(unit, "written", writer.rows, writer.skipped, target, attempt, started)
+    counts = (writer.rows, writer.dropped)
+    return _result(unit, "written", counts, writer.skipped, target, attempt, started)
 
 
 def _finished(target: str, unit: Unit, params: EmbedParams) -> tuple[int, dict[str, Any]] | None:
@@ -97,13 +117,15 @@ def _finished(target: str, unit: Unit, params: EmbedParams) -> tuple[int, dict[s
     rows, record = found
     if record.get("unit_key") != unit.key or record.get("model_id") != params.model_id:
         return None  # made from other inputs or by another model: redo it
+    if record.get("concepts", "off") != params.concepts:
+        return None  # looked at by other concept detectors
     return rows, record
 
 
 def _result(
     unit: Unit,
     status: str,
-    rows: int,
+    counts: tuple[int, int],  # rows, broken metadata fields left out
     skipped: list[list[str]],
     target: str,
     attempt: int,
@@ -115,8 +137,9 @@ def _result(
         unit_key=unit.key,
         source=unit.source,
         status=status,
-        rows=rows,
+        rows=counts[0],
         skipped=skipped,
+        metadata_dropped=counts[1],
         sha256=storage.sha256_of(target),
         bytes=storage.size_of(target) or 0,
         pid=os.getpid(),
@@ -126,15 +149,30 @@ def _result(
     )
 
 
+@dataclass(frozen=True)
+class _Seen:
+    """An image decoded and made ready for the model, with what was read of it."""
+
+    item: Item
+    width: int
+    height: int
+    array: np.ndarray
+    photo: PhotoInfo
+    concepts: Detections | None
+
+
 class _ShardWriter:
     """Decodes a unit's images, embeds them in batches and streams them to Parquet."""
 
-    def __init__(self, unit: Unit, params: EmbedParams, encoder: Encoder) -> None:
-        self.unit, self.params, self.encoder = unit, params, encoder
+    def __init__(
+        self, unit: Unit, params: EmbedParams, encoder: Encoder, bank: ConceptBank | None
+    ) -> None:
+        self.unit, self.params, self.encoder, self.bank = unit, params, encoder, bank
         self.schema = shards.shard_schema(encoder.dim, encoder.visual_dim)
         self.rows = 0
+        self.dropped = 0  # broken metadata fields left out
         self.skipped: list[list[str]] = []
-        self._pending: list[tuple[Item, int, int, np.ndarray]] = []
+        self._pending: list[_Seen] = []
         self._batches = 0
 
     def write(self, stream: Any) -> None:
@@ -154,6 +192,8 @@ class _ShardWriter:
             "unit": self.unit.index,
             "unit_key": self.unit.key,
             "skipped": self.skipped,
+            "concepts": self.params.concepts,
+            "metadata_dropped": self.dropped,
         }
 
     def _take(self, item: Item, writer: Any) -> None:
@@ -161,23 +201,34 @@ class _ShardWriter:
             self.skipped.append([item.uri, item.problem or "unreadable"])
             return
         try:
-            image, width, height = decode(
-                item.data, short_side=self.encoder.decode_size, max_pixels=self.params.max_pixels
-            )
-            array = self.encoder.preprocess(image)
+            seen = self._look_at(item, item.data)
         except Unusable as exc:
             self.skipped.append([item.uri, str(exc)])
             return
-        self._pending.append((item, width, height, array))
+        self._pending.append(seen)
         if len(self._pending) >= self.params.batch_size:
             self._flush(writer)
+
+    def _look_at(self, item: Item, data: bytes) -> _Seen:
+        """Decode once, at the size the detectors need, then shrink for the model."""
+        model_side = self.encoder.decode_size
+        side = max(model_side, self.bank.decode_side) if self.bank else model_side
+        image, width, height = decode(data, short_side=side, max_pixels=self.params.max_pixels)
+        found = self.bank.detect(image, label=item.uri) if self.bank else None
+        array = self.encoder.preprocess(shrink(image, model_side))
+        return _Seen(item, width, height, array, read_photo_info(data, item.mtime_ns), found)
 
     def _flush(self, writer: Any) -> None:
         if not self._pending:
             return
         pa = shards.pyarrow()
-        items = [p[0] for p in self._pending]
-        embedded = self.encoder.embed_arrays(np.stack([p[3] for p in self._pending]))
+        pending, items = self._pending, [p.item for p in self._pending]
+        embedded = self.encoder.embed_arrays(np.stack([p.array for p in pending]))
+        joint = embedded.joint
+        if self.bank is not None:
+            found = [p.concepts for p in pending]
+            weight = blend_weight_for(self.encoder)
+            joint = self.bank.blend(joint, found, self.encoder.embed_texts, weight)
         columns = {
             "id": pa.array([item_id(self.unit.index, i.position) for i in items], pa.int64()),
             "uri": pa.array([i.uri for i in items], pa.string()),
@@ -185,16 +236,19 @@ class _ShardWriter:
             "mtime_ns": pa.array([i.mtime_ns for i in items], pa.int64()),
             # The catalog's content hash: SHA-256 of the bytes, first 128 bits.
             "hash": pa.array([hashlib.sha256(i.data or b"").hexdigest()[:32] for i in items]),
-            "width": pa.array([p[1] for p in self._pending], pa.int32()),
-            "height": pa.array([p[2] for p in self._pending], pa.int32()),
+            "width": pa.array([p.width for p in pending], pa.int32()),
+            "height": pa.array([p.height for p in pending], pa.int32()),
             "caption": pa.array([i.caption for i in items], pa.string()),
             "metadata": pa.array([json.dumps(i.metadata or {}) for i in items], pa.string()),
-            "joint": shards.vector_column(embedded.joint),
+            "photo": pa.array([photo_json(p.photo) for p in pending], pa.string()),
+            "concepts": pa.array([concepts_json(p.concepts) for p in pending], pa.string()),
+            "joint": shards.vector_column(joint),
         }
         if embedded.visual is not None:
             columns["visual"] = shards.vector_column(embedded.visual)
         writer.write_table(pa.Table.from_pydict(columns, schema=self.schema))
         self.rows += len(items)
+        self.dropped += sum(len(p.photo.dropped) for p in pending)
         self._pending = []
         self._batches += 1
         if self.params.on_batch is not None:
