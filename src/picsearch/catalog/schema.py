@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from ..concepts.store import SCHEMA as CONCEPT_SCHEMA
 from ..errors import DamagedLibrary, LibraryError
+from .browse import BROWSE_SCHEMA
 from .check import meta_problems
 from .file import Database
 from .photos import PHOTO_SCHEMA
@@ -72,6 +73,7 @@ def create_tables(db: Database, verify_writable: Callable[[], None]) -> None:
     db.executescript(_SCHEMA)
     db.executescript(CONCEPT_SCHEMA)
     db.executescript(PHOTO_SCHEMA)
+    db.executescript(BROWSE_SCHEMA)  # indexes only: not in _TABLES
 
 
 def check_tables(db: Database) -> None:

@@ -13,6 +13,8 @@ from fastapi import FastAPI, Response
 from ..version import __version__
 from . import models
 from .bodies import DEFAULT_BODY_TIMEOUT, BodyLimits
+from .browse import BrowserPerThread, add_browse_routes
+from .dup_actions import add_duplicate_routes
 from .errors import ApiError, UnexpectedErrors, install_handlers
 from .items import add_item_routes, add_library_routes
 from .pool import DEFAULT_WORKERS, LibraryPool
@@ -24,6 +26,8 @@ __all__ = ["create_app", "MAX_K"]
 
 _STATIC = Path(__file__).parent / "static"
 _ASSETS = {"/static/app.js": "text/javascript", "/static/style.css": "text/css"}
+#: The page's scripts, served as one /static/app.js in this order (no build step).
+_SCRIPTS = ("app.js", "browse.js", "detail.js", "dups.js", "start.js")
 _PAGE_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
@@ -81,6 +85,9 @@ def create_app(
     add_search_routes(app, pool, max_upload_bytes, max_upload_pixels)
     add_item_routes(app, pool, thumbnails)
     add_library_routes(app, pool)
+    browsers = BrowserPerThread(pool)
+    add_browse_routes(app, browsers)
+    add_duplicate_routes(app, pool, browsers)
     return app
 
 
@@ -88,6 +95,7 @@ def create_app(
 def _page_routes(app: FastAPI) -> None:
     page = (_STATIC / "index.html").read_bytes()
     assets = {path: (_STATIC / Path(path).name).read_bytes() for path in _ASSETS}
+    assets["/static/app.js"] = b"\n".join((_STATIC / name).read_bytes() for name in _SCRIPTS)
 
     @app.get("/", include_in_schema=False)
     async def index() -> Response:

@@ -1,11 +1,9 @@
 """The routes of stored photos (metadata, thumbnail, original) and of the library
-(info, health, near-duplicates)."""
+(info, health)."""
 
 from __future__ import annotations
 
 import functools
-import importlib
-import importlib.util
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
@@ -17,11 +15,11 @@ from fastapi import FastAPI, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from ..catalog import Row
-from ..display import path_text
 from ..errors import InvalidInput
 from ..library import Library
 from ..version import __version__
 from . import models
+from .dup_actions import dups_module
 from .errors import ApiError
 from .files import NotServable, checked_chunks, open_checked
 from .pool import LibraryPool
@@ -143,43 +141,4 @@ def add_library_routes(app: FastAPI, pool: LibraryPool) -> None:
         """What the library holds, and which features this server has."""
         found = (await pool.run(lambda lib: lib.info())).to_dict()
         found = {k: v for k, v in found.items() if k in models.InfoModel.model_fields}
-        return models.InfoModel(**found, duplicates=_dups() is not None, version=__version__)
-
-    @app.get("/api/duplicates", response_model=models.DuplicatesResponse, responses=_ERRORS)
-    async def duplicates(
-        threshold: float | None = Query(None, gt=0, le=1, description="cosine to count as same"),
-    ) -> models.DuplicatesResponse:
-        """Groups of near-duplicate photos, largest first (404 where not available)."""
-        dups = _dups()
-        if dups is None:
-            raise ApiError(404, "near-duplicate detection is not available in this installation")
-        chosen = dups.DEFAULT_THRESHOLD if threshold is None else threshold
-        groups = await pool.run(lambda lib: dups.find_duplicates(lib, threshold=chosen))
-        return models.DuplicatesResponse(threshold=chosen, groups=[_group(g) for g in groups])
-
-
-def _dups() -> Any | None:
-    if importlib.util.find_spec("picsearch.dups") is None:
-        return None
-    try:
-        return importlib.import_module("picsearch.dups")
-    except ImportError:
-        return None
-
-
-def _group(group: Any) -> models.GroupModel:
-    members = [
-        models.MemberModel(
-            id=m.id,
-            name=path_text(os.path.basename(m.path)),
-            path=path_text(m.path),
-            width=m.width,
-            height=m.height,
-            size=m.size,
-            mtime=m.mtime,
-            thumbnail=models.urls(m.id)["thumbnail"],
-        )
-        for m in group.members
-    ]
-    pairs = [models.PairModel(a=a, b=b, score=round(float(s), 6)) for a, b, s in group.pairs]
-    return models.GroupModel(keeper=group.keeper, members=members, pairs=pairs)
+        return models.InfoModel(**found, duplicates=dups_module() is not None, version=__version__)

@@ -1,0 +1,218 @@
+"""Browsing a library without a query: every photo newest first (a page at a time, by
+keyset: each page starts after the last one's (capture time, id), never at an OFFSET),
+the months they were taken in, their folders and their places, with counts.
+
+A ``Browser`` has its own connection to the library file, so a server thread can hold
+one beside its Library. The folder tree is read once and kept until the file changes
+(``PRAGMA data_version`` and this connection's own changes tell).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..photo_info import file_time_info
+from .file import Database, open_database
+from .folders import FolderTree, folder_tree
+
+__all__ = ["BROWSE_SCHEMA", "Browser", "Cursor", "Listed", "Month"]
+
+#: Indexes the browse queries need: photos by place (and time within a place), and
+#: by the month text of their capture time.
+BROWSE_SCHEMA = """
+CREATE INDEX IF NOT EXISTS photo_info_place ON photo_info(country, city, taken_ns);
+CREATE INDEX IF NOT EXISTS photo_info_month ON photo_info(substr(taken, 1, 7), taken_ns);
+"""
+
+#: (capture time in Unix nanoseconds, id) of the last photo of a page: the next page
+#: starts after it.
+Cursor = tuple[int, int]
+
+#: A folder holding more than this share of the library is listed by walking the
+#: capture-time index; a smaller one by its paths, then sorted.
+_LARGE_FOLDER = 0.2
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One photo of a page: what a thumbnail grid shows of it."""
+
+    id: int
+    path: str
+    width: int
+    height: int
+    size: int
+    taken: str
+    taken_ns: int
+
+
+@dataclass(frozen=True)
+class Month:
+    """A month photos were taken in ("2024-05", local time of the photo), how many,
+    and the cursor that starts a page at its newest photo."""
+
+    month: str
+    count: int
+    start: Cursor
+
+
+_ITEM = "i.id, i.path_bytes, i.width, i.height, i.size"
+
+
+class Browser:
+    """The browse queries over the library at ``path`` (its own connection)."""
+
+    def __init__(self, path: Path) -> None:
+        self._db: Database = open_database(path)
+        self._tree: FolderTree | None = None
+        self._state: tuple[int, int] | None = None
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- the timeline ---------------------------------------------------------------
+    def page(
+        self,
+        limit: int,
+        *,
+        after: Cursor | None = None,
+        folder: bytes | None = None,
+        country: str | None = None,
+        city: str | None = None,
+    ) -> list[Listed]:
+        """Up to ``limit`` photos, newest first, after the cursor; only those under
+        ``folder`` or taken in ``country`` (and ``city``) when given."""
+        cursor = after or (2**63 - 1, 2**63 - 1)
+        known = self._known_page(limit, cursor, folder, country, city)
+        if country is None and self._rows_missing():
+            known = sorted(
+                known + self._file_time_page(limit, cursor, folder),
+                key=lambda row: (row.taken_ns, row.id),
+                reverse=True,
+            )[:limit]
+        return known
+
+    def _known_page(
+        self,
+        limit: int,
+        cursor: Cursor,
+        folder: bytes | None,
+        country: str | None,
+        city: str | None,
+    ) -> list[Listed]:
+        where: list[str] = ["(p.taken_ns, p.item_id) < (?, ?)"]
+        values: list[int | str | bytes] = [*cursor]
+        # CROSS JOIN fixes the loop order: the time index first (it gives the order),
+        # unless a small folder is asked for: its few paths first, then sorted.
+        join = "photo_info p CROSS JOIN items i"
+        if country is not None:
+            where.append("p.country = ?")
+            values.append(country)
+        if city is not None:
+            where.append("p.city = ?")
+            values.append(city)
+        if folder is not None:
+            where.append("i.path_bytes >= ? AND i.path_bytes < ?")
+            values += _prefix_range(folder)
+            if not self._is_large(folder):
+                join = "items i CROSS JOIN photo_info p"
+        rows = self._db.execute(
+            f"SELECT {_ITEM}, p.taken, p.taken_ns FROM {join} ON p.item_id = i.id"
+            f" WHERE {' AND '.join(where)} ORDER BY p.taken_ns DESC, p.item_id DESC LIMIT ?",
+            [*values, limit],
+        )
+        return [_listed(row) for row in rows]
+
+    def _file_time_page(self, limit: int, cursor: Cursor, folder: bytes | None) -> list[Listed]:
+        """Photos with no photo_info row (an older library): known by their file time."""
+        where: list[str] = ["(i.mtime_ns, i.id) < (?, ?)"]
+        values: list[int | bytes] = [*cursor]
+        if folder is not None:
+            where.append("i.path_bytes >= ? AND i.path_bytes < ?")
+            values += _prefix_range(folder)
+        rows = self._db.execute(
+            f"SELECT {_ITEM}, NULL, i.mtime_ns FROM items i WHERE {' AND '.join(where)}"
+            " AND NOT EXISTS (SELECT 1 FROM photo_info p WHERE p.item_id = i.id)"
+            " ORDER BY i.mtime_ns DESC, i.id DESC LIMIT ?",
+            [*values, limit],
+        )
+        return [_listed(row) for row in rows]
+
+    def _rows_missing(self) -> bool:
+        """Whether some photo has no photo_info row (photo_info rows leave with their
+        photo, so the counts tell)."""
+        count = "SELECT (SELECT count(*) FROM items) - (SELECT count(*) FROM photo_info)"
+        return bool(self._db.execute(count).fetchone()[0])
+
+    def months(self) -> list[Month]:
+        """Every month with photos, newest first, with its count."""
+        rows = self._db.execute(
+            "SELECT substr(taken, 1, 7) AS month, count(*), max(taken_ns) FROM photo_info"
+            " GROUP BY month"
+        ).fetchall()
+        found = {month: (count, newest) for month, count, newest in rows}
+        if self._rows_missing():
+            for row in self._file_time_page(2**62, (2**63 - 1, 2**63 - 1), None):
+                count, newest = found.get(row.taken[:7], (0, row.taken_ns))
+                found[row.taken[:7]] = (count + 1, max(newest, row.taken_ns))
+        return [
+            Month(month, count, (newest, 2**63 - 1))
+            for month, (count, newest) in sorted(found.items(), reverse=True)
+        ]
+
+    # -- places -------------------------------------------------------------------------
+    def places(self, country: str | None = None) -> list[tuple[str, int]]:
+        """(country, photos) for every country, most photos first; with ``country``, its
+        (city, photos)."""
+        if country is None:
+            rows = self._db.execute(
+                "SELECT country, count(*) FROM photo_info WHERE country IS NOT NULL"
+                " GROUP BY country"
+            )
+        else:
+            rows = self._db.execute(
+                "SELECT city, count(*) FROM photo_info WHERE country = ? AND city IS NOT NULL"
+                " GROUP BY city",
+                (country,),
+            )
+        return sorted(((str(name), int(count)) for name, count in rows), key=_most_first)
+
+    # -- folders ------------------------------------------------------------------------
+    def folders(self) -> FolderTree:
+        """The folders of the library's photos, with counts (kept until the file changes)."""
+        state = (self._db.execute("PRAGMA data_version").fetchone()[0], self._db.total_changes)
+        if self._tree is None or state != self._state:
+            paths = (bytes(p) for (p,) in self._db.execute("SELECT path_bytes FROM items"))
+            self._tree, self._state = folder_tree(paths), state
+        return self._tree
+
+    def _is_large(self, folder: bytes) -> bool:
+        tree = self.folders()
+        return tree.count(folder) > _LARGE_FOLDER * max(tree.total, 1)
+
+    # -- moves --------------------------------------------------------------------------
+    def move_logs(self) -> list[str]:
+        """The move logs of the moves this library followed, the newest first."""
+        rows = self._db.execute("SELECT log, max(id) FROM moves GROUP BY log ORDER BY 2 DESC")
+        return [str(log) for log, _ in rows]
+
+
+def _prefix_range(folder: bytes) -> list[bytes]:
+    """[low, high): every path under ``folder`` (b"/" follows on, b"0" is next after it)."""
+    base = folder.rstrip(b"/")
+    return [base + b"/", base + b"0"]
+
+
+def _most_first(entry: tuple[str, int]) -> tuple[int, str]:
+    return -entry[1], entry[0]
+
+
+def _listed(row: Iterable[Any]) -> Listed:
+    item_id, path_bytes, width, height, size, taken, taken_ns = row
+    if taken is None:  # known by its file time
+        taken = file_time_info(taken_ns).taken.isoformat()
+    return Listed(item_id, os.fsdecode(bytes(path_bytes)), width, height, size, taken, taken_ns)

@@ -1,0 +1,218 @@
+"""The near-duplicate routes: the groups (each member with its size, resolution, date and
+similarity to the others), and moving a group's copies into a folder and back, through
+``picsearch.dups`` (the same move log, checks and library journal as ``dups --move-to``).
+
+Writes come from this page only: a request another site's page sends (its Origin is
+not this server) is refused, and with a token every request needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Query, Request
+
+from ..display import path_text
+from ..errors import InvalidInput
+from ..library import Library
+from . import models
+from .browse import BrowserPerThread
+from .browse_models import (
+    DupGroup,
+    DuplicatesResponse,
+    DupMember,
+    DupPair,
+    MovedModel,
+    MoveLogsResponse,
+    MoveRequest,
+    MoveResponse,
+    UndoRequest,
+    UndoResponse,
+)
+from .errors import ApiError
+from .pool import LibraryPool
+from .security import host_name
+
+__all__ = ["add_duplicate_routes", "dups_module"]
+
+_ERRORS = models.ERROR_RESPONSES
+_WRITE_ERRORS = _ERRORS | {403: {"model": models.ErrorBody}, 409: {"model": models.ErrorBody}}
+#: Groups up to this size carry every member's similarity to every other.
+_MATRIX_UP_TO = 64
+
+
+def dups_module() -> Any | None:
+    """``picsearch.dups``, or None where this installation lacks it."""
+    if importlib.util.find_spec("picsearch.dups") is None:
+        return None
+    try:
+        return importlib.import_module("picsearch.dups")
+    except ImportError:
+        return None
+
+
+def _needed() -> Any:
+    dups = dups_module()
+    if dups is None:
+        raise ApiError(404, "near-duplicate detection is not available in this installation")
+    return dups
+
+
+def add_duplicate_routes(app: FastAPI, pool: LibraryPool, browsers: BrowserPerThread) -> None:
+    @app.get("/api/duplicates", response_model=DuplicatesResponse, responses=_ERRORS)
+    async def duplicates(
+        threshold: float | None = Query(None, gt=0, le=1, description="cosine to count as same"),
+    ) -> DuplicatesResponse:
+        """Groups of near-duplicate photos, largest first (404 where not available)."""
+        dups = _needed()
+        chosen = dups.DEFAULT_THRESHOLD if threshold is None else threshold
+
+        def job(lib: Library) -> list[DupGroup]:
+            return [_group(lib, g) for g in dups.find_duplicates(lib, threshold=chosen)]
+
+        return DuplicatesResponse(threshold=chosen, groups=await pool.run(job))
+
+    @app.post("/api/duplicates/move", response_model=MoveResponse, responses=_WRITE_ERRORS)
+    async def move(request: Request, body: MoveRequest) -> MoveResponse:
+        """Move a group's copies into a folder (``confirm``: false only plans it). The
+        library follows the files; the answer names the move log that undoes it."""
+        _same_origin(request)
+        dups = _needed()
+        target = _target(body.folder, await browsers.run(lambda b: b.folders().roots()))
+
+        def job(lib: Library) -> Any:
+            group = _chosen_group(dups, lib, body)
+            try:
+                return dups.move_duplicates(
+                    [group], target, dry_run=not body.confirm, library=lib.path
+                )
+            except InvalidInput as exc:
+                raise ApiError(400, str(exc)) from None
+
+        report = await pool.run(job)
+        return MoveResponse(
+            moved=not report.dry_run,
+            moves=[
+                MovedModel(
+                    id=m.id,
+                    source=path_text(m.source),
+                    destination=path_text(m.destination),
+                    size=m.size,
+                )
+                for m in report.moves
+            ],
+            skipped=[f"{path_text(s)}: {reason}" for s, reason in report.skipped],
+            log=None if report.log_path is None else path_text(report.log_path),
+        )
+
+    @app.get("/api/duplicates/moves", response_model=MoveLogsResponse, responses=_ERRORS)
+    async def moves() -> MoveLogsResponse:
+        """The move logs of this library's moves, newest first."""
+        return MoveLogsResponse(logs=[path_text(p) for p in await _logs(browsers)])
+
+    @app.post("/api/duplicates/undo", response_model=UndoResponse, responses=_WRITE_ERRORS)
+    async def undo(request: Request, body: UndoRequest) -> UndoResponse:
+        """Move back the files of one of this library's moves (a file that changed since,
+        or whose old place is taken, stays, with why)."""
+        _same_origin(request)
+        dups = _needed()
+        if body.log not in await _logs(browsers):
+            raise ApiError(404, "no such move of this library: /api/duplicates/moves lists them")
+        report = await pool.run(lambda lib: dups.undo_move(body.log, library=lib.path))
+        return UndoResponse(
+            restored=len(report.restored),
+            already=len(report.already),
+            refused=[f"{path_text(m.source)}: {why}" for m, why in report.refused],
+        )
+
+
+async def _logs(browsers: BrowserPerThread) -> list[str]:
+    return await browsers.run(lambda b: b.move_logs())
+
+
+def _same_origin(request: Request) -> None:
+    """Refuse a write sent by another site's page (browsers name it in Origin)."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return
+    _, _, rest = origin.partition("://")
+    if rest != request.headers.get("host", "") or host_name(rest) is None:
+        raise ApiError(403, "writes are accepted only from this server's own page")
+
+
+def _target(folder: str, roots: list[bytes]) -> str:
+    """The folder to move into: absolute, and outside the library's folders (there the
+    moved copies would be indexed again and found as duplicates again)."""
+    if not os.path.isabs(folder) or "\x00" in folder:
+        raise ApiError(400, f"the folder to move into must be an absolute path, not {folder!r}")
+    real = os.path.realpath(folder)
+    for root in roots:
+        top = os.path.realpath(os.fsdecode(root))
+        if real == top or real.startswith(top.rstrip("/") + "/"):
+            raise ApiError(
+                409,
+                f"{folder} is inside the library's folder {path_text(top)}: the moved copies "
+                "would be found again; choose a folder outside it",
+            )
+    return real
+
+
+def _chosen_group(dups: Any, lib: Library, body: MoveRequest) -> Any:
+    """The group of ``body.keeper`` as found now, with that keeper and only the asked
+    copies: a photo that is not a near-duplicate of the keeper is never moved."""
+    chosen = dups.DEFAULT_THRESHOLD if body.threshold is None else body.threshold
+    for group in dups.find_duplicates(lib, threshold=chosen):
+        ids = {m.id for m in group.members}
+        if body.keeper not in ids:
+            continue
+        strays = sorted(set(body.move) - ids)
+        if strays or body.keeper in body.move:
+            raise ApiError(
+                409,
+                f"photo {(strays or [body.keeper])[0]} is not a copy to move in the group of "
+                f"{body.keeper}: reload the duplicates",
+            )
+        kept = [m for m in group.members if m.id == body.keeper or m.id in body.move]
+        return replace(group, members=kept, keeper=body.keeper)
+    raise ApiError(409, f"photo {body.keeper} is in no group of near-duplicates now: reload")
+
+
+def _group(lib: Library, group: Any) -> DupGroup:
+    ids = [m.id for m in group.members]
+    rows = lib.rows(ids)
+    members = [
+        DupMember(
+            id=m.id,
+            name=path_text(os.path.basename(m.path)),
+            path=path_text(m.path),
+            width=m.width,
+            height=m.height,
+            size=m.size,
+            mtime=m.mtime,
+            taken=rows[m.id].photo.get("taken") if m.id in rows else None,
+            thumbnail=models.urls(m.id)["thumbnail"],
+        )
+        for m in group.members
+    ]
+    pairs = [DupPair(a=a, b=b, score=round(float(s), 6)) for a, b, s in group.pairs]
+    return DupGroup(
+        keeper=group.keeper, members=members, pairs=pairs, similarity=_similarity(lib, ids)
+    )
+
+
+def _similarity(lib: Library, ids: list[int]) -> list[list[float]] | None:
+    """Each member's cosine to each other, in member order (None for a large group)."""
+    if len(ids) > _MATRIX_UP_TO:
+        return None
+    space = "visual" if lib.encoder.visual_dim else "joint"
+    found, vectors = lib.vectors(space, ids=ids)
+    order = [int(np.searchsorted(found, i)) for i in ids]
+    if len(found) != len(ids):
+        return None
+    chosen = vectors[order]
+    return np.round(chosen @ chosen.T, 4).tolist()
