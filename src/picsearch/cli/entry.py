@@ -8,8 +8,9 @@ import os
 import sys
 from collections.abc import Sequence
 
+from ..encoders.model_checks import ALLOW_PICKLE_ENV
 from ..errors import PicsearchError
-from . import check, dups, export, index, info, search, serve, similar, spark, train
+from . import check, dups, export, index, info, models, search, serve, similar, spark, train
 from .output import log_to_stderr, printable, status
 from .parser import new_parser
 
@@ -17,7 +18,19 @@ __all__ = ["main", "build_parser", "COMMAND_MODULES"]
 
 #: The modules that add subcommands, in the order ``picsearch --help`` lists them.
 #: Each has ``register(commands)``; none imports anything heavy at load time.
-COMMAND_MODULES = (index, search, info, export, dups, similar, train, serve, spark, check)
+COMMAND_MODULES = (
+    index,
+    search,
+    info,
+    export,
+    dups,
+    similar,
+    train,
+    serve,
+    spark,
+    check,
+    models,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     log_to_stderr()
     _never_fail_to_print()
+    if getattr(args, "allow_pickle", False):
+        # In the environment, so that the server's and Spark's processes see it too.
+        os.environ[ALLOW_PICKLE_ENV] = "1"
     try:
         code = args.run(args)
         sys.stdout.flush()  # a reader that went away (| head) shows up here, not at exit

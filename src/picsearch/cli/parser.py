@@ -89,6 +89,11 @@ def add_command(
     """A subcommand's parser; parsing its words sets ``args.run`` to ``run``."""
     parser = commands.add_parser(name, help=help, description=description)
     parser.set_defaults(run=run)
+    parser.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="let model folders load pickled weights (.bin, .pt): only for models you trust",
+    )
     return parser
 
 

@@ -1,7 +1,9 @@
 """Encoders, chosen by a model spec string.
 
 ``default``            the built-in offline model (MiniLM text + ImageNet CNN bridge)
-``clip:/path/to/dir``  a CLIP or SigLIP model from a local Hugging Face folder
+``clip:/path/to/dir``  a CLIP or SigLIP model from a local folder, in Hugging Face's
+                       layout or Immich's (``visual/`` and ``textual/`` ONNX)
+``clip:ORG/NAME``      the same from the local Hugging Face cache (never downloaded)
 ``dual:/path/to/dir``  a dual encoder trained by ``picsearch train`` (heads over the default)
 ``tiny``               a deterministic, dependency-free colour encoder for tests and examples
 
@@ -43,9 +45,9 @@ def _default(arg: str) -> Encoder:
 
 
 def _clip(arg: str) -> Encoder:
-    from .clip import ClipEncoder
+    from .model_layouts import load_clip_family
 
-    return ClipEncoder(arg)
+    return load_clip_family(arg)
 
 
 def _dual(arg: str) -> Encoder:

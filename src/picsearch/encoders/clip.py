@@ -28,6 +28,7 @@ from . import graphs, onnx_export
 from .base import ImageEmbeddings, normalize, query_model_description
 from .clip_folder import EXPECTED, SUPPORTED_MODEL_TYPES, read_clip_folder
 from .clip_images import ImageSettings
+from .model_checks import pickle_allowed
 
 __all__ = ["ClipEncoder", "SUPPORTED_MODEL_TYPES"]
 
@@ -47,11 +48,16 @@ class ClipEncoder:
     visual_dim: int | None = None
 
     def __init__(
-        self, path: str | os.PathLike[str], *, runtime: str = "auto", threads: int | None = None
+        self,
+        path: str | os.PathLike[str],
+        *,
+        runtime: str = "auto",
+        threads: int | None = None,
+        name: str | None = None,
     ) -> None:
         if runtime not in ("auto", "onnx", "torch"):
             raise ValueError(f"runtime must be 'auto', 'onnx' or 'torch', not {runtime!r}")
-        found = read_clip_folder(path)
+        found = read_clip_folder(path, name=name)
         self.folder = found.path
         self.model_type = found.model_type
         self.config = found.config
@@ -89,7 +95,10 @@ class ClipEncoder:
                 transformers.utils.logging.disable_progress_bar()  # stderr is the CLI's
                 try:
                     self._model = cls.from_pretrained(
-                        str(self.folder), local_files_only=True, attn_implementation="eager"
+                        str(self.folder),
+                        local_files_only=True,
+                        attn_implementation="eager",
+                        use_safetensors=not pickle_allowed(),  # never a pickle unless allowed
                     ).eval()
                 except Exception as exc:
                     raise InvalidInput(

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidInput
+from .model_checks import pickle_allowed, refuse_pickle
 
 __all__ = ["SUPPORTED_MODEL_TYPES", "EXPECTED", "ClipFolder", "read_clip_folder"]
 
@@ -50,6 +51,8 @@ class ClipFolder:
     files: list[Path]
     #: The image processor's settings ({} when the folder has none).
     processor: dict[str, Any]
+    #: The name the model goes by (the folder's, or the Hugging Face repository's).
+    name: str = ""
 
     @property
     def dim(self) -> int:
@@ -71,11 +74,14 @@ class ClipFolder:
     @property
     def model_id(self) -> str:
         """The folder's name and a digest of its config and weights."""
-        return f"clip:{self.path.name}-{_sampled_digest(self.files)}"
+        return f"clip:{self.name or self.path.name}-{_sampled_digest(self.files)}"
 
 
-def read_clip_folder(path: str | os.PathLike[str]) -> ClipFolder:
-    """The folder at ``path``, checked to hold a CLIP-like model."""
+def read_clip_folder(
+    path: str | os.PathLike[str], *, name: str | None = None, allow_pickle: bool | None = None
+) -> ClipFolder:
+    """The folder at ``path``, checked to hold a CLIP-like model; pickled weights only
+    where ``allow_pickle`` (default: :func:`pickle_allowed`)."""
     if not str(path).strip():
         raise InvalidInput(f"the clip model needs a folder: use clip:/path/to/folder ({EXPECTED})")
     folder = Path(path).expanduser()
@@ -90,10 +96,14 @@ def read_clip_folder(path: str | os.PathLike[str]) -> ClipFolder:
             f"expected {EXPECTED}"
         )
     weights = _weight_files(folder)
+    pickled = not any(".safetensors" in weight.name for weight in weights)
+    if pickled and not (pickle_allowed() if allow_pickle is None else allow_pickle):
+        raise refuse_pickle(weights[-1])
     if not any((folder / name).is_file() for name in _TOKENIZER_FILES):
         raise InvalidInput(f"{folder}: no tokenizer files; expected {EXPECTED}")
     processor = _processor_settings(folder, model_type)
-    return ClipFolder(folder, config, model_type, [folder / "config.json", *weights], processor)
+    files = [folder / "config.json", *weights]
+    return ClipFolder(folder, config, model_type, files, processor, name or folder.name)
 
 
 def _read_config(folder: Path) -> dict[str, Any]:

@@ -1,0 +1,225 @@
+"""Model folders a user can bring: Immich's ONNX layout (OpenCLIP, SigLIP and multilingual
+flavours), Hugging Face folders, and ``ORG/NAME`` from a Hugging Face cache, each built
+here as a tiny random model; bad folders are refused with one line naming the file."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import solid_photo
+from PIL import Image
+from test_encoders import _tiny_clip_tokenizer, cosines
+
+from picsearch.encoders import load_encoder
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+pytest.importorskip("onnx")
+pytest.importorskip("huggingface_hub")
+
+CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
+CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
+SIZE, TOKENS = 32, 16
+
+
+# --------------------------------------------------------------- tiny models
+
+
+def _features(output):
+    return output if isinstance(output, torch.Tensor) else output.pooler_output
+
+
+class _Text(torch.nn.Module):
+    """Immich's text graph: token ids (int32) in, L2-normalised embedding out."""
+
+    def __init__(self, model, with_mask: bool) -> None:
+        super().__init__()
+        self.model, self.with_mask = model, with_mask
+
+    def forward(self, ids, mask=None):
+        mask = mask.long() if self.with_mask else None
+        features = self.model.get_text_features(input_ids=ids.long(), attention_mask=mask)
+        return torch.nn.functional.normalize(_features(features), dim=-1)
+
+
+class _Vision(torch.nn.Module):
+    def __init__(self, model) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, image):
+        features = self.model.get_image_features(pixel_values=image)
+        return torch.nn.functional.normalize(_features(features), dim=-1)
+
+
+def _export(module, args, path: Path, names: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module, args, str(path), input_names=names, output_names=["embedding"],
+            opset_version=17, dynamo=False,
+        )  # fmt: skip
+
+
+def _tiny_clip():
+    tokenizer, vocab = _tiny_clip_tokenizer()
+    eos = vocab["<|endoftext|>"]
+    layers = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2}
+    config = transformers.CLIPConfig(
+        text_config={
+            **layers, "num_attention_heads": 2, "vocab_size": len(vocab),
+            "max_position_embeddings": TOKENS, "bos_token_id": vocab["<|startoftext|>"],
+            "eos_token_id": eos, "pad_token_id": eos,
+        },
+        vision_config={**layers, "num_attention_heads": 2, "image_size": SIZE, "patch_size": 8},
+        projection_dim=16,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    return transformers.CLIPModel(config).eval(), tokenizer
+
+
+def _tiny_siglip():
+    tokenizer, vocab = _tiny_clip_tokenizer()
+    layers = {"hidden_size": 24, "intermediate_size": 48, "num_hidden_layers": 2}
+    config = transformers.SiglipConfig(
+        text_config={
+            **layers, "num_attention_heads": 2, "vocab_size": len(vocab),
+            "max_position_embeddings": TOKENS, "pad_token_id": vocab["<|endoftext|>"],
+        },
+        vision_config={**layers, "num_attention_heads": 2, "image_size": SIZE, "patch_size": 8},
+    )  # fmt: skip
+    torch.manual_seed(1)
+    return transformers.SiglipModel(config).eval(), tokenizer
+
+
+def write_immich(folder: Path, model, tokenizer, flavour: str) -> Path:
+    """``model`` in Immich's layout: "clip" (OpenCLIP), "siglip" or "multilingual"."""
+    siglip = flavour == "siglip"
+    dim = 24 if siglip else 16
+    text_cfg: dict = {"context_length": TOKENS, "vocab_size": tokenizer.vocab_size}
+    if siglip:
+        text_cfg["tokenizer_kwargs"] = {"clean": "canonicalize"}
+    config = {"embed_dim": dim, "vision_cfg": {"image_size": SIZE}, "text_cfg": text_cfg}
+    (folder / "visual").mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(config))
+    preprocess = {
+        "size": [SIZE, SIZE], "mode": "RGB", "interpolation": "bicubic", "fill_color": 0,
+        "mean": [0.5] * 3 if siglip else CLIP_MEAN, "std": [0.5] * 3 if siglip else CLIP_STD,
+        "resize_mode": "squash" if siglip else "shortest",
+    }  # fmt: skip
+    (folder / "visual" / "preprocess_cfg.json").write_text(json.dumps(preprocess))
+    _export(
+        _Vision(model), (torch.randn(1, 3, SIZE, SIZE),), folder / "visual/model.onnx", ["image"]
+    )
+    ids = torch.ones(1, TOKENS, dtype=torch.int32)
+    if flavour == "multilingual":
+        names, args = ["input_ids", "attention_mask"], (ids, torch.ones_like(ids))
+    else:
+        names, args = ["text"], (ids,)
+    _export(_Text(model, flavour == "multilingual"), args, folder / "textual/model.onnx", names)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tokenizer.save_pretrained(folder / "textual")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """The tiny CLIP and SigLIP, as a Hugging Face folder and in Immich's three flavours."""
+    root = tmp_path_factory.mktemp("models")
+    clip, tokenizer = _tiny_clip()
+    siglip, _ = _tiny_siglip()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clip.save_pretrained(root / "hf-clip")
+        tokenizer.save_pretrained(root / "hf-clip")
+        transformers.CLIPImageProcessor(
+            size={"shortest_edge": SIZE}, crop_size={"height": SIZE, "width": SIZE}
+        ).save_pretrained(root / "hf-clip")
+    return {
+        "torch": {"clip": clip, "siglip": siglip, "multilingual": clip},
+        "tokenizer": tokenizer,
+        "hf-clip": root / "hf-clip",
+        "clip": write_immich(root / "ViT-tiny__test", clip, tokenizer, "clip"),
+        "siglip": write_immich(root / "ViT-tiny-SigLIP__test", siglip, tokenizer, "siglip"),
+        "multilingual": write_immich(root / "XLM-tiny__test", clip, tokenizer, "multilingual"),
+    }
+
+
+def photos(folder: Path) -> Path:
+    for colour in ("red", "green", "blue"):
+        solid_photo(folder / f"{colour}.jpg", colour)
+    return folder
+
+
+def immich_pixels(image: Image.Image, size: int, squash: bool, mean, std) -> np.ndarray:
+    """Immich's own preprocessing, written out as its code does it."""
+    if squash:
+        image = image.resize((size, size), resample=Image.Resampling.BICUBIC)
+    else:
+        if image.width < image.height:
+            shape = (size, int((image.height / image.width) * size))
+        else:
+            shape = (int((image.width / image.height) * size), size)
+        image = image.resize(shape, resample=Image.Resampling.BICUBIC)
+        left, top = int(image.size[0] / 2 - size / 2), int(image.size[1] / 2 - size / 2)
+        image = image.crop((left, top, left + size, top + size))
+    pixels = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    return ((pixels - np.float32(mean)) / np.float32(std)).transpose(2, 0, 1)
+
+
+# -------------------------------------------------------------------- parity
+
+
+@pytest.mark.parametrize("flavour", ["clip", "siglip", "multilingual"])
+def test_immich_folders_match_pytorch(models, flavour):
+    from picsearch.encoders.immich import ImmichEncoder
+
+    encoder = load_encoder(f"clip:{models[flavour]}")
+    assert isinstance(encoder, ImmichEncoder)
+    model, tokenizer = models["torch"][flavour], models["tokenizer"]
+    texts = ["a cat", "Two DOGS,  playing!", "a cat and a dog sat on the mat all day long"]
+    cleaned = [" ".join(t.split()) for t in texts]
+    if flavour == "siglip":
+        cleaned = [t.translate(str.maketrans("", "", "!,")).lower() for t in cleaned]
+    feed = tokenizer(cleaned, padding="max_length", max_length=TOKENS, truncation=True)
+    ids = torch.tensor(feed["input_ids"])
+    mask = torch.tensor(feed["attention_mask"]) if flavour == "multilingual" else None
+    with torch.inference_mode():
+        want = _features(model.get_text_features(input_ids=ids, attention_mask=mask)).numpy()
+    got = encoder.embed_texts(texts)
+    assert got.shape == (3, encoder.dim) and cosines(want, got).min() >= 0.9999
+
+    rng = np.random.default_rng(0)
+    images = [
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), np.uint8)) for h, w in ((48, 80), (70, 33))
+    ]
+    squash = flavour == "siglip"
+    mean, std = ([0.5] * 3, [0.5] * 3) if squash else (CLIP_MEAN, CLIP_STD)
+    pixels = np.stack([immich_pixels(im, SIZE, squash, mean, std) for im in images])
+    np.testing.assert_allclose(
+        np.stack([encoder.preprocess(im) for im in images]), pixels, atol=1e-4
+    )
+    with torch.inference_mode():
+        want = _features(model.get_image_features(pixel_values=torch.from_numpy(pixels))).numpy()
+    assert cosines(want, encoder.embed_images(images).joint).min() >= 0.9999
+
+
+def test_immich_search_needs_no_torch(models):
+    """Search time imports neither torch nor transformers with an Immich folder."""
+    code = (
+        "import sys; from picsearch.encoders import load_encoder\n"
+        f"e = load_encoder('clip:{models['clip']}')\n"
+        "print(e.embed_texts(['a cat']).shape)\n"
+        "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'heavy'\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "(1, 16)" in run.stdout
