@@ -82,6 +82,7 @@ _NUMBERS = {
 #: Words that may lead a date or a place phrase, and go with it.
 _LEADS = ("in", "during", "from", "at", "near")
 _YEAR = re.compile(r"(19|20)\d\d")
+_ISO_MONTH = re.compile(r"((?:19|20)\d\d)-(0[1-9]|1[0-2])")
 
 Span = tuple[dt.date, dt.date]
 #: A rule: (tokens from the phrase's start, today) -> (tokens used, span) or None.
@@ -150,7 +151,11 @@ def _key(word: str) -> str:
 
 
 def _take_dates(words: list[str], today: dt.date) -> tuple[Span | None, list[str]]:
-    """The first date phrase in ``words`` (with a leading "in"), and the other words."""
+    """The first date phrase in ``words`` (with a leading "in"), and the other words:
+    a day written in full ("3 May 2019", "2019-05-03") first, else the grammar's."""
+    day = _take_day(words)
+    if day is not None:
+        return day
     keys = [_key(w) for w in words]
     for start in range(len(keys)):
         for rule in _RULES:
@@ -158,9 +163,50 @@ def _take_dates(words: list[str], today: dt.date) -> tuple[Span | None, list[str
             if found is None:
                 continue
             used, span = found
-            begin = start - 1 if start and keys[start - 1] in _LEADS else start
-            return span, words[:begin] + words[start + used :]
+            return span, words[: _lead_start(keys, start)] + words[start + used :]
     return None, words
+
+
+def _lead_start(keys: Sequence[str], start: int) -> int:
+    """Where a phrase at ``start`` begins with the words that lead it: "in", or "in
+    the" ("in the summer of 2019")."""
+    if start >= 2 and keys[start - 1] == "the" and keys[start - 2] in _LEADS:
+        return start - 2
+    return start - 1 if start and keys[start - 1] in _LEADS else start
+
+
+#: A day written in full names a year and one more number ("3 May 2019", "2019-05-03").
+_MAY_NAME_A_DAY = re.compile(r"\b(19|20)\d\d\b")
+#: A day as the parser found it: ending with its year ("May 3rd, 2019", "03/05/2019"),
+#: or ISO. Not "May 2019 3" in "May 2019 3 kids", where the 3 counts kids.
+_WHOLE_DAY = re.compile(r"(\b(19|20)\d\d$)|(\b(19|20)\d\d-\d\d-\d\d\b)")
+#: dateparser reads only whole dates, in English: "may", "march" or "fall" alone and
+#: phrases relative to today (which the grammar reads as spans) are left alone.
+_WHOLE_DATES = {
+    "STRICT_PARSING": True,
+    "REQUIRE_PARTS": ["day", "month", "year"],
+    "RETURN_AS_TIMEZONE_AWARE": False,
+}
+
+
+def _take_day(words: list[str]) -> tuple[Span, list[str]] | None:
+    """The first day written in full in ``words``, read by ``dateparser`` (the grammar
+    alone where it is not installed), as that day's span; and the other words."""
+    text = " ".join(words)
+    if not _MAY_NAME_A_DAY.search(text) or len(re.findall(r"\d+", text)) < 2:
+        return None  # no day and year to find: spare the parser's cost
+    try:
+        from dateparser.search import search_dates
+    except ImportError:
+        return None
+    for phrase, moment in search_dates(text, languages=["en"], settings=_WHOLE_DATES) or ():
+        if _WHOLE_DAY.search(phrase.strip()) and (at := text.find(phrase)) >= 0:
+            before, after = text[:at].split(), text[at + len(phrase) :].split()
+            if before and _key(before[-1]) in (*_LEADS, "on"):
+                before.pop()
+            day = moment.date()
+            return (day, day + dt.timedelta(days=1)), before + after
+    return None
 
 
 def _year(word: str) -> int | None:
@@ -195,8 +241,19 @@ def _season_year(season: str, today: dt.date, last: bool) -> int:
 
 
 def _season_and_year(keys: Sequence[str], today: dt.date) -> tuple[int, Span] | None:
+    """ "summer 2019", "the summer of 2019"."""
     if len(keys) >= 2 and keys[0] in _SEASONS and (year := _year(keys[1])) is not None:
         return 2, _season_span(year, keys[0])
+    if len(keys) >= 3 and keys[0] in _SEASONS and keys[1] == "of":
+        if (year := _year(keys[2])) is not None:
+            return 3, _season_span(year, keys[0])
+    return None
+
+
+def _iso_month(keys: Sequence[str], today: dt.date) -> tuple[int, Span] | None:
+    """ "2021-07": a month as ISO 8601 writes it."""
+    if keys and (found := _ISO_MONTH.fullmatch(keys[0])):
+        return 1, _month_span(int(found[1]), int(found[2]))
     return None
 
 
@@ -269,7 +326,15 @@ def _in_year(keys: Sequence[str], today: dt.date) -> tuple[int, Span] | None:
 
 
 #: Tried in order at each word: the longer phrases before the bare year.
-_RULES: tuple[Rule, ...] = (_season_and_year, _month_and_year, _in_month, _relative, _ago, _in_year)
+_RULES: tuple[Rule, ...] = (
+    _season_and_year,
+    _month_and_year,
+    _iso_month,
+    _in_month,
+    _relative,
+    _ago,
+    _in_year,
+)
 
 
 # -- places --------------------------------------------------------------------------
