@@ -4,7 +4,9 @@ here as a tiny random model; bad folders are refused with one line naming the fi
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import subprocess
 import sys
 import warnings
@@ -16,6 +18,7 @@ from conftest import solid_photo
 from PIL import Image
 from test_encoders import _tiny_clip_tokenizer, cosines
 
+from picsearch.cli import main
 from picsearch.encoders import load_encoder
 
 torch = pytest.importorskip("torch")
@@ -223,3 +226,151 @@ def test_immich_search_needs_no_torch(models):
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "(1, 16)" in run.stdout
+
+
+# ------------------------------------------------------------ the hub's cache
+
+
+def into_hub_cache(hub: Path, repo_id: str, source: Path, revision: str = "0" * 40) -> Path:
+    """``source``'s files as the Hugging Face hub caches a download: blobs by digest,
+    a snapshot of links to them, and refs/main naming the revision."""
+    repo = hub / f"models--{repo_id.replace('/', '--')}"
+    snapshot = repo / "snapshots" / revision
+    for file in sorted(p for p in source.rglob("*") if p.is_file()):
+        data = file.read_bytes()
+        blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        blob.write_bytes(data)
+        link = snapshot / file.relative_to(source)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(os.path.relpath(blob, link.parent))
+    (repo / "refs").mkdir(exist_ok=True)
+    (repo / "refs" / "main").write_text(revision)
+    return snapshot
+
+
+@pytest.fixture
+def hub(models, tmp_path, monkeypatch):
+    """A Hugging Face cache (HF_HOME) holding a Hugging Face CLIP folder, an Immich folder
+    and a model of another kind; offline, as every test is."""
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cache = tmp_path / "hf" / "hub"
+    into_hub_cache(cache, "test-org/tiny-clip", models["hf-clip"])
+    into_hub_cache(cache, "immich-test/ViT-tiny__test", models["clip"])
+    other = tmp_path / "bert"
+    other.mkdir()
+    (other / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    into_hub_cache(cache, "test-org/bert", other)
+    return cache
+
+
+def test_cache_models_load_by_id_and_are_listed(hub, models, capsys):
+    by_id = load_encoder("clip:immich-test/ViT-tiny__test")
+    by_folder = load_encoder(f"clip:{models['clip']}")
+    assert by_id.model_id.startswith("immich:immich-test--ViT-tiny__test-")
+    assert cosines(by_id.embed_texts(["a cat"]), by_folder.embed_texts(["a cat"]))[0] >= 0.9999
+    assert load_encoder("clip:test-org/tiny-clip").model_id.startswith("clip:test-org--tiny-clip-")
+
+    assert main(["models", "--json"]) == 0
+    listed = {entry["spec"]: entry for entry in json.loads(capsys.readouterr().out)}
+    assert set(listed) == {"default", "clip:test-org/tiny-clip", "clip:immich-test/ViT-tiny__test"}
+    assert listed["default"]["dim"] == 384 and listed["default"]["layout"] == "built in"
+    immich, hf = listed["clip:immich-test/ViT-tiny__test"], listed["clip:test-org/tiny-clip"]
+    assert (immich["layout"], immich["dim"], hf["layout"], hf["dim"]) == (
+        "immich",
+        16,
+        "huggingface clip",
+        16,
+    )
+    on_disk = sum(f.stat().st_size for f in models["clip"].rglob("*") if f.is_file())
+    assert immich["size_bytes"] == on_disk
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["model", "layout", "dim", "size"]
+    assert any(line.startswith("clip:immich-test/ViT-tiny__test") for line in lines)
+
+
+def test_nothing_is_downloaded_implicitly(hub, tmp_path, capsys):
+    folder = photos(tmp_path / "photos")
+    db = str(tmp_path / "lib.db")
+    assert main(["index", str(folder), "--db", db, "--model", "clip:nobody/nothing"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not in the Hugging Face cache" in err
+    assert "picsearch models pull nobody/nothing" in err
+
+
+def test_models_pull_offline(hub, capsys):
+    """Pulling what the cache holds needs no network; what it lacks fails in one line."""
+    assert main(["models", "pull", "immich-test/ViT-tiny__test"]) == 0
+    assert capsys.readouterr().out.strip() == "clip:immich-test/ViT-tiny__test"
+    for argv, message in [
+        (["models", "pull", "nobody/nothing"], "nobody/nothing: could not download"),
+        (["models", "pull", "not an id"], "not a Hugging Face model id"),
+        (["models", "pull"], "models pull needs a model id"),
+        (["models", "pull", "test-org/bert"], "not a CLIP, SigLIP or Immich"),
+    ]:
+        assert main(argv) == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err, err
+
+
+# ---------------------------------------------------- everywhere a model is used
+
+
+@pytest.mark.parametrize(
+    "which", ["clip", "siglip", "multilingual", "cache:immich", "cache:huggingface"]
+)
+def test_index_and_search_from_the_command_line(hub, models, which, tmp_path, capsys):
+    spec = {
+        "cache:immich": "clip:immich-test/ViT-tiny__test",
+        "cache:huggingface": "clip:test-org/tiny-clip",
+    }.get(which) or f"clip:{models[which]}"
+    folder = photos(tmp_path / "photos")
+    db = str(tmp_path / "lib.db")
+    assert main(["index", str(folder), "--db", db, "--model", spec, "-q"]) == 0
+    assert "added 3" in capsys.readouterr().err
+    assert main(["search", "--image", str(folder / "green.jpg"), "--db", db, "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert Path(hits[0]["path"]).name == "green.jpg" and hits[0]["score"] > 0.999
+    assert main(["search", "a red photo", "--db", db, "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 3
+    assert main(["info", "--db", db, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["model"] == spec
+
+
+@pytest.mark.parametrize("flavour", ["clip", "siglip", "multilingual"])
+def test_searcher_and_server_with_an_immich_model(models, flavour, tmp_path):
+    import picsearch
+    from picsearch import ImageSearcher, TextSearcher
+    from picsearch.searcher.export import export_searcher
+
+    folder = photos(tmp_path / "photos")
+    with picsearch.open(tmp_path / "lib.db", model=f"clip:{models[flavour]}") as library:
+        library.index([folder])
+        export_searcher(library, tmp_path / "photos.searcher")
+        texts = ["a RED photo,  please!", "green"]
+        want = library.encoder.embed_texts(texts)
+    searcher = TextSearcher.create_from_file(tmp_path / "photos.searcher")
+    got = np.stack([searcher.embed(text) for text in texts])
+    assert cosines(want, got).min() >= 0.9999
+    assert len(searcher.search("red").nearest_neighbors) == 3
+    images = ImageSearcher.create_from_file(tmp_path / "photos.searcher")
+    found = images.search(str(folder / "blue.jpg")).nearest_neighbors
+    assert Path(found[0].path).name == "blue.jpg"
+
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from picsearch.server import create_app
+
+    app = create_app(tmp_path / "lib.db", thumbnail_dir=tmp_path / "thumbs")
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        response = client.get("/api/search", params={"q": "red", "k": 2})
+        assert response.status_code == 200 and len(response.json()["hits"]) == 2
+        with open(folder / "blue.jpg", "rb") as photo:
+            sent = {"file": ("blue.jpg", photo, "image/jpeg")}
+            response = client.post("/api/search/image?k=3", files=sent)
+        assert response.status_code == 200, response.text
+        assert Path(response.json()["hits"][0]["path"]).name == "blue.jpg"
