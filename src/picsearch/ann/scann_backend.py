@@ -113,6 +113,11 @@ class ScannEngine(Engine):
             # ScaNN's own default sample: k-means on more points costs build time
             # (linear in the sample) for little recall at ~100+ points per leaf
             training_sample_size=min(n, TRAIN_SAMPLE),
+            # Unit-norm centroids: ScaNN assigns the vectors to leaves by L2 but
+            # the queries by dot product, and with plain k-means centroids of
+            # unequal norms the two disagree (clustered 300k x 128, 1095
+            # leaves, 1 leaf searched, 200 re-ranked: recall 0.72 -> 0.89).
+            spherical=True,
         )
         q = self._ah()
         if q is not None:
