@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import warnings
@@ -20,6 +21,8 @@ from test_encoders import _tiny_clip_tokenizer, cosines
 
 from picsearch.cli import main
 from picsearch.encoders import load_encoder
+from picsearch.encoders.model_checks import ALLOW_PICKLE_ENV
+from picsearch.errors import InvalidInput
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -374,3 +377,96 @@ def test_searcher_and_server_with_an_immich_model(models, flavour, tmp_path):
             response = client.post("/api/search/image?k=3", files=sent)
         assert response.status_code == 200, response.text
         assert Path(response.json()["hits"][0]["path"]).name == "blue.jpg"
+
+
+# --------------------------------------------------------------- bad folders
+
+
+def _edit_json(path: Path, **changes) -> None:
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+
+def _break(folder: Path, how: str, models) -> None:
+    """Spoil a copy of a good Immich folder in one way."""
+    if how.startswith("no "):
+        (folder / how[3:]).unlink()
+    elif how == "wrong embed_dim":
+        _edit_json(folder / "config.json", embed_dim=8)
+    elif how == "wrong size":
+        _edit_json(folder / "visual/preprocess_cfg.json", size=[64, 64])
+    elif how == "wrong context_length":
+        _edit_json(folder / "config.json", text_cfg={"context_length": 20})
+    elif how == "visual graph as text":
+        shutil.copy(folder / "visual/model.onnx", folder / "textual/model.onnx")
+    elif how == "garbage graph":
+        (folder / "visual/model.onnx").write_bytes(b"not a graph" * 10)
+    elif how == "unknown resize_mode":
+        _edit_json(folder / "visual/preprocess_cfg.json", resize_mode="letterbox")
+    elif how == "unknown pad_token":
+        _edit_json(folder / "textual/tokenizer_config.json", pad_token="<never>")
+
+
+@pytest.mark.parametrize(
+    ("how", "message"),
+    [
+        ("no config.json", "config.json: missing; expected an Immich CLIP model folder"),
+        ("no textual/model.onnx", "textual/model.onnx: missing"),
+        ("no textual/tokenizer.json", "textual/tokenizer.json: missing"),
+        ("no textual/tokenizer_config.json", "textual/tokenizer_config.json: missing"),
+        ("no visual/preprocess_cfg.json", "visual/preprocess_cfg.json: missing"),
+        ("wrong embed_dim", "visual/model.onnx: gives 16-d vectors, not the 8 of config.json"),
+        ("wrong size", "visual/model.onnx: takes ['image [1, 3, 32, 32] tensor(float)'], not one"),
+        ("wrong context_length", "textual/model.onnx: input text takes [1, 16] tokens, not the 20"),
+        ("visual graph as text", "textual/model.onnx: takes ['image tensor(float)'], not integer"),
+        ("garbage graph", "visual/model.onnx: not a readable ONNX model"),
+        ("unknown resize_mode", "preprocess_cfg.json: resize_mode 'letterbox' is not one of"),
+        ("unknown pad_token", "tokenizer.json: has no token '<never>', the pad_token of"),
+    ],
+)
+def test_bad_immich_folders_are_refused_in_one_line(models, how, message, tmp_path, capsys):
+    folder = shutil.copytree(models["clip"], tmp_path / "model")
+    _break(folder, how, models)
+    photo_folder = photos(tmp_path / "photos")
+    db = tmp_path / "lib.db"
+    assert main(["index", str(photo_folder), "--db", str(db), "--model", f"clip:{folder}"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("picsearch: error: "), err
+    assert message in err and str(folder) in err, err
+    with pytest.raises(InvalidInput, match="."):
+        encoder = load_encoder(f"clip:{folder}")
+        encoder.prepare_images()
+        encoder.embed_texts(["a cat"])
+
+
+def test_folders_of_no_known_layout(models, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InvalidInput, match="config.json: missing, and no visual/ nor textual/"):
+        load_encoder(f"clip:{empty}")
+    faces = tmp_path / "buffalo_l"  # an Immich face model: detection/ and recognition/
+    (faces / "detection").mkdir(parents=True)
+    with pytest.raises(InvalidInput, match="not a model folder of a known layout"):
+        load_encoder(f"clip:{faces}")
+    bert = tmp_path / "bert"
+    bert.mkdir()
+    (bert / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    with pytest.raises(InvalidInput, match="'bert', not a CLIP-like model"):
+        load_encoder(f"clip:{bert}")
+    with pytest.raises(InvalidInput, match="clip:ORG/NAME"):
+        load_encoder("clip: ")
+
+
+def test_pickled_weights_load_only_when_allowed(models, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv(ALLOW_PICKLE_ENV, raising=False)
+    folder = shutil.copytree(models["hf-clip"], tmp_path / "pickled")
+    (folder / "model.safetensors").unlink()
+    torch.save(models["torch"]["clip"].state_dict(), folder / "pytorch_model.bin")
+    with pytest.raises(InvalidInput, match=r"pytorch_model.bin: pickled weights are not loaded"):
+        load_encoder(f"clip:{folder}")
+    photo_folder = photos(tmp_path / "photos")
+    index = ["index", str(photo_folder), "--db", str(tmp_path / "lib.db"), "-q"]
+    assert main([*index, "--model", f"clip:{folder}"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--allow-pickle" in err
+    assert main([*index, "--model", f"clip:{folder}", "--allow-pickle"]) == 0
+    assert "added 3" in capsys.readouterr().err

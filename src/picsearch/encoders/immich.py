@@ -186,9 +186,11 @@ class ImmichEncoder:
         return self.images.preprocess(image)
 
     def prepare_images(self) -> None:
-        """Open (and check) both graphs before indexing, so a bad text graph is said now."""
+        """Open (and check) both graphs and the tokenizer before indexing, so that a bad
+        text side is said now rather than at the first search."""
         self._session("visual")
         self._session("textual")
+        self.tokenizer()
 
     def embed_arrays(self, batch: np.ndarray) -> ImageEmbeddings:
         batch = np.ascontiguousarray(batch, dtype=np.float32)
