@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 EXTRAS ?= default,clip,ann,samples,concepts,server,spark,dev
 DEMO := demo
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean tflite-env test-tflite
 
 install: $(VENV)/.installed
 
@@ -49,6 +49,34 @@ lint: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+
+# The two converter environments `picsearch export --format tflite` drives: they pin
+# conflicting versions (TensorFlow's protobuf 4 against the Task Library's protobuf 3),
+# so each has its own venv and picsearch's own venv never imports TensorFlow.
+TFLITE_ENV ?= $(or $(PICSEARCH_TFLITE_ENV),$(HOME)/.cache/picsearch/tflite-env)
+TFLITE_PYTHON ?= python3.11
+
+tflite-env: $(TFLITE_ENV)/convert/.installed $(TFLITE_ENV)/metadata/.installed
+
+$(TFLITE_ENV)/convert/.installed:
+	$(TFLITE_PYTHON) -m venv $(TFLITE_ENV)/convert
+	$(TFLITE_ENV)/convert/bin/pip install -q onnx2tf==1.29.24 tensorflow-cpu==2.19.0
+	touch $@
+
+$(TFLITE_ENV)/metadata/.installed:
+	$(TFLITE_PYTHON) -m venv $(TFLITE_ENV)/metadata
+	$(TFLITE_ENV)/metadata/bin/pip install -q tflite-support==0.4.4 protobuf==3.20.3 \
+		'numpy<3' pillow libusb-package==1.0.30.0
+	# Its native modules link libusb-1.0.so.0, which a bare machine lacks: the copy in
+	# libusb-package, under that name where picsearch puts LD_LIBRARY_PATH.
+	ln -sf $$($(TFLITE_ENV)/metadata/bin/python -c 'import libusb_package, os; \
+		print(os.path.join(os.path.dirname(libusb_package.__file__), "libusb-1.0.so"))') \
+		$(TFLITE_ENV)/metadata/lib/libusb-1.0.so.0
+	touch $@
+
+# The TFLite export tests against the real Task Library (they skip without the envs).
+test-tflite: install tflite-env
+	PICSEARCH_TFLITE_ENV=$(TFLITE_ENV) $(BIN)/python -m pytest -q tests/test_tflite.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache

@@ -22,6 +22,7 @@ LAYERS = {
     **dict.fromkeys(("encoders", "ann", "catalog", "concepts"), 1),
     **dict.fromkeys(("ingest", "library", "query", "query_phrases", "vector_index"), 2),
     **dict.fromkeys(("dups", "searcher", "server", "spark", "train", "samples"), 3),
+    "tflite": 3,
     "cli": 4,
 }
 

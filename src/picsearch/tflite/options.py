@@ -1,0 +1,63 @@
+"""The ScaNN options of a TensorFlow Lite searcher, as Model Maker's Searcher API names them."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..errors import InvalidInput
+
+__all__ = ["ScannOptions", "DISTANCES", "DEFAULT_MAX_TOKENS"]
+
+#: How the index scores a query against an item (Model Maker's ``distance_measure``).
+DISTANCES = ("dot_product", "squared_l2")
+#: Token length of the text searcher's input: queries are short, and MiniLM converts in
+#: half the time at 128 as at 256 (longer queries are cut, as the Task Library cuts them).
+DEFAULT_MAX_TOKENS = 128
+
+
+@dataclass(frozen=True)
+class ScannOptions:
+    """How the on-device ScaNN index is built.
+
+    ``partitions``: leaves the items are split into (None: the square root of the item
+    count, as Model Maker advises); ``partitions_to_search``: leaves a query looks into
+    (None: all of them up to 4 leaves, else a tenth, at least 4); ``product_quantization``
+    with ``dims_per_block`` dimensions per 16-centre codebook, or float vectors (exact
+    scores) without it; ``distance``: "dot_product" (picsearch's vectors are unit length,
+    so this is the cosine) or "squared_l2".
+    """
+
+    partitions: int | None = None
+    partitions_to_search: int | None = None
+    product_quantization: bool = False
+    dims_per_block: int = 2
+    distance: str = "dot_product"
+
+    def checked(self, *, items: int, dim: int) -> ScannOptions:
+        """These options with the defaults filled in for ``items`` vectors of ``dim``."""
+        if self.distance not in DISTANCES:
+            raise InvalidInput(f"distance {self.distance!r} is not one of {', '.join(DISTANCES)}")
+        leaves = self.partitions or max(1, round(math.sqrt(items)))
+        if not 1 <= leaves <= items:
+            raise InvalidInput(
+                f"partitions={leaves} must be between 1 and the item count ({items})"
+            )
+        search = self.partitions_to_search or (leaves if leaves <= 4 else max(4, leaves // 10))
+        if not 1 <= search <= leaves:
+            raise InvalidInput(
+                f"partitions_to_search={search} must be between 1 and partitions ({leaves})"
+            )
+        if self.product_quantization and not (
+            1 <= self.dims_per_block <= dim and dim % self.dims_per_block == 0
+        ):
+            raise InvalidInput(
+                f"dims_per_block={self.dims_per_block} must divide the embedding size {dim}"
+            )
+        return ScannOptions(
+            partitions=leaves,
+            partitions_to_search=search,
+            product_quantization=self.product_quantization,
+            dims_per_block=self.dims_per_block,
+            distance=self.distance,
+        )
