@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from test_formats import dng
+from test_photo_info import LISBON, PARIS, exif_jpeg, write
 
 import picsearch
 from picsearch import ann
@@ -102,7 +104,13 @@ def collection(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 def spark_embedded(spark, collection, tmp_path_factory) -> tuple[Path, object]:
     out = tmp_path_factory.mktemp("emb-spark")
     summary = embed(
-        collection["sources"], out, model="tiny", engine="spark", spark=spark, files_per_unit=50
+        collection["sources"],
+        out,
+        model="tiny",
+        engine="spark",
+        spark=spark,
+        files_per_unit=50,
+        concepts="off",  # the vectors are compared here; the concepts in the phone folder test
     )
     return out, summary
 
@@ -127,7 +135,9 @@ def _top10(db: Path, folder: Path) -> list[list[tuple[int, float]]]:
 
 def test_spark_matches_the_single_machine_path(spark_embedded, collection, tmp_path) -> None:
     out_spark, on_spark = spark_embedded
-    on_one = embed(collection["sources"], tmp_path / "emb", model="tiny", files_per_unit=50)
+    on_one = embed(
+        collection["sources"], tmp_path / "emb", model="tiny", files_per_unit=50, concepts="off"
+    )
     assert (on_spark.units, on_spark.rows, on_spark.skipped) == (6, 1100, [])
     assert (on_one.units, on_one.rows) == (6, 1100)
     # the model was loaded once per executor process, not per task or row
@@ -309,3 +319,101 @@ def test_spark_engine_without_pyspark_says_what_to_install(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "pyspark", None)
     with pytest.raises(MissingDependency, match=r"pip install 'picsearch\[spark\]'"):
         pyspark()
+
+
+@pytest.fixture(scope="module")
+def phone_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What a phone and a camera leave: JPEGs with EXIF (time and offset, GPS, camera),
+    a HEIC with its Live Photo movie, a RAW+JPEG pair, a RAW alone, a future date, notes."""
+    pillow_heif = pytest.importorskip("pillow_heif")
+    folder = tmp_path_factory.mktemp("phone") / "DCIM"
+    taken = {"taken": "2019:07:14 18:30:00", "offset": "+01:00"}
+    write(folder / "lisbon.jpg", exif_jpeg(colour="red", make="Canon", gps=LISBON, **taken))
+    write(folder / "paris.jpg", exif_jpeg(colour="blue", taken="2021:03:02 09:00:00", gps=PARIS))
+    write(folder / "future.jpg", exif_jpeg(colour="green", taken="2099:01:01 00:00:00"))
+    live = Image.open(io.BytesIO(exif_jpeg(colour="yellow", make="Apple", gps=PARIS, **taken)))
+    heic = io.BytesIO()
+    pillow_heif.from_pillow(live).save(heic, exif=live.getexif().tobytes(), quality=50)
+    write(folder / "IMG_0002.HEIC", heic.getvalue())
+    write(folder / "IMG_0002.MOV", b"a live photo's movie")
+    write(folder / "IMG_0003.JPG", exif_jpeg(colour="white", make="NIKON", model="NIKON Z 6"))
+    write(folder / "IMG_0003.dng", dng())
+    write(folder / "raw" / "alone.dng", dng())
+    write(folder / "notes.txt", b"not a photo")
+    return folder
+
+
+def _library_rows(db: Path) -> dict[str, tuple[object, ...]]:
+    """path -> (metadata, when/where/with what, concepts, words, visual vector) of each photo."""
+    catalog = Catalog(db, create=False)
+    try:
+        ids = {os.fsdecode(path): state[0] for path, state in catalog.file_states().items()}
+        rows = catalog.rows(ids.values())
+        concepts = catalog.concepts.get(ids.values())
+        found, vectors = catalog.space_vectors("visual", 48)
+        visual = dict(zip(found.tolist(), vectors, strict=True))
+        return {
+            path: (
+                {k: v for k, v in rows[i].metadata.items() if k != "caption"},
+                rows[i].photo,
+                concepts[i].concepts,
+                concepts[i].detectors,
+                visual[i],
+            )
+            for path, i in ids.items()
+        }
+    finally:
+        catalog.close()
+
+
+def test_a_phone_and_camera_folder_builds_the_same_library_on_spark_as_index(
+    spark, phone_folder, tmp_path, capsys
+) -> None:
+    out, db = str(tmp_path / "emb"), tmp_path / "spark.db"
+    argv = ["embed", str(phone_folder), "--out", out, "--model", "tiny", "--engine", "spark"]
+    assert main(argv) == 0
+    said = capsys.readouterr().err
+    assert "6 images, skipped 0" in said and "; ignored: 1 .txt" in said
+    assert "1 broken metadata fields left out" in said  # the year 2099
+    assert main(["build", "--embeddings", out, "--db", str(db), "--engine", "spark"]) == 0
+    assert "ignored: 1 .txt; 1 broken metadata fields left out" in capsys.readouterr().err
+    with picsearch.open(tmp_path / "local.db", model="tiny") as library:
+        local = library.index(phone_folder)
+    assert (local.added, local.ignored, local.metadata_dropped) == (6, {".txt": 1}, 1)
+
+    built, indexed = _library_rows(db), _library_rows(tmp_path / "local.db")
+    assert sorted(built) == sorted(indexed)
+    for path, (*stored, vector) in built.items():
+        assert stored == list(indexed[path][:-1]), path
+        np.testing.assert_allclose(vector, indexed[path][-1], atol=1e-5)
+    metadata, photo, concepts, detectors, _ = built[str(phone_folder / "IMG_0002.HEIC")]
+    assert metadata["linked"] == [str(phone_folder / "IMG_0002.MOV")]
+    assert (photo["taken"], photo["place"]["city"]) == ("2019-07-14T18:30:00+01:00", "Paris")
+    assert detectors == ("pixels", "faces") and concepts[0].name == "color:yellow"
+    assert built[str(phone_folder / "IMG_0003.JPG")][0]["linked"] == [
+        str(phone_folder / "IMG_0003.dng")
+    ]
+    assert built[str(phone_folder / "lisbon.jpg")][1]["place"]["country"] == "Portugal"
+
+    # the filters read what the tasks found: concepts, place and camera
+    for name in ("spark.db", "local.db"):
+        with picsearch.open(tmp_path / name, create=False) as library:
+            assert [Path(h.path).name for h in library.search(color="yellow")] == ["IMG_0002.HEIC"]
+            assert [Path(h.path).name for h in library.search(place="lisbon")] == ["lisbon.jpg"]
+            assert [Path(h.path).name for h in library.search(camera="nikon z")] == ["IMG_0003.JPG"]
+
+
+def test_embed_runs_the_concepts_level_asked_for_and_keeps_it(phone_folder, tmp_path) -> None:
+    out = tmp_path / "emb"
+    first = embed([phone_folder], out, model="tiny", concepts="off")
+    again = embed([phone_folder], out, model="tiny")  # no level: the one out was embedded at
+    assert (first.written, again.kept, again.concepts) == (1, 1, "off")
+    summary = build(out, tmp_path / "off.db")
+    assert summary.ignored == {".txt": 1}
+    with picsearch.open(tmp_path / "off.db", create=False) as library:
+        with pytest.raises(picsearch.InvalidInput, match="looked at for color"):
+            library.search(color="yellow")
+    assert embed([phone_folder], out, model="tiny", concepts="fast").written == 1
+    build(out, tmp_path / "fast.db")
+    with picsearch.open(tmp_path / "fast.db", create=False) as library:
+        assert [Path(h.path).name for h in library.search(color="yellow")] == ["IMG_0002.HEIC"]
