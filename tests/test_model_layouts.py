@@ -470,3 +470,22 @@ def test_pickled_weights_load_only_when_allowed(models, tmp_path, monkeypatch, c
     assert len(err.splitlines()) == 1 and "--allow-pickle" in err
     assert main([*index, "--model", f"clip:{folder}", "--allow-pickle"]) == 0
     assert "added 3" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs a Java runtime")
+@pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::DeprecationWarning")
+def test_spark_embeds_with_an_immich_model_from_the_cache(hub, tmp_path, capsys):
+    """The spec travels to Spark's Python workers, which find the model in the same cache."""
+    pytest.importorskip("pyspark")
+    folder = photos(tmp_path / "photos")
+    out, db = str(tmp_path / "emb"), str(tmp_path / "lib.db")
+    spec = "clip:immich-test/ViT-tiny__test"
+    embed = ["embed", str(folder), "--out", out, "--model", spec, "--concepts", "off"]
+    assert main([*embed, "--engine", "spark", "--master", "local[1]"]) == 0, capsys.readouterr()
+    assert main(["build", "--embeddings", out, "--db", db]) == 0
+    capsys.readouterr()
+    assert main(["search", "--image", str(folder / "red.jpg"), "--db", db, "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert Path(hits[0]["path"]).name == "red.jpg" and hits[0]["score"] > 0.999
+    assert main(["info", "--db", db, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["model"] == spec
