@@ -114,26 +114,34 @@ def embed(
     results = _run(todo, params, engine, spark=spark, master=master, workers=workers)
     every = sorted([*done.values(), *results], key=lambda r: r.unit)
     storage.remove_temporaries(out)
-    shards.write_manifest(
-        out,
-        {
-            "model": model,
-            "model_id": encoder.model_id,
-            "dim": encoder.dim,
-            "visual_dim": encoder.visual_dim,
-            "sources": paths,
-            "files_per_unit": files_per_unit,
-            "rows": sum(r.rows for r in every),
-            "skipped": sum(len(r.skipped) for r in every),
-            "concepts": level,
-            "ignored": ignored,
-            "metadata_dropped": sum(r.metadata_dropped for r in every),
-            "shards": [r.entry() for r in every],
-        },
-    )
+    shards.write_manifest(out, _manifest(params, encoder, paths, files_per_unit, ignored, every))
     summary = _summary(out, engine, every, time.perf_counter() - started)
     summary.ignored, summary.concepts = ignored, level
     return summary
+
+
+def _manifest(
+    params: EmbedParams,
+    encoder: Any,
+    paths: list[str],
+    files_per_unit: int,
+    ignored: dict[str, int],
+    every: list[shards.ShardResult],
+) -> dict[str, Any]:
+    return {
+        "model": params.model,
+        "model_id": params.model_id,
+        "dim": encoder.dim,
+        "visual_dim": encoder.visual_dim,
+        "sources": paths,
+        "files_per_unit": files_per_unit,
+        "rows": sum(r.rows for r in every),
+        "skipped": sum(len(r.skipped) for r in every),
+        "concepts": params.concepts,
+        "ignored": ignored,
+        "metadata_dropped": sum(r.metadata_dropped for r in every),
+        "shards": [r.entry() for r in every],
+    }
 
 
 def _level_of(manifest: dict[str, Any] | None) -> str:
