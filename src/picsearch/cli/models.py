@@ -8,7 +8,7 @@ import argparse
 from ..encoders import load_encoder
 from ..encoders.hub_cache import cache_folder, pull
 from ..encoders.model_checks import pickle_allowed
-from ..encoders.model_layouts import available_models, describe_folder
+from ..encoders.model_layouts import available_models
 from ..errors import InvalidInput
 from .output import print_json, printable, status, table
 from .parser import Commands, add_command, json_option
@@ -51,13 +51,15 @@ def _run_models(args: argparse.Namespace) -> int:
 def _pull(args: argparse.Namespace) -> int:
     if not args.repo:
         raise InvalidInput("models pull needs a model id: picsearch models pull ORG/NAME")
-    folder = pull(args.repo, allow_pickle=pickle_allowed())
-    if describe_folder(folder) is None:
+    allowed = pickle_allowed()
+    folder = pull(args.repo, allow_pickle=allowed)
+    try:
+        load_encoder(f"clip:{args.repo}")  # its files checked now, not at the first index
+    except InvalidInput as exc:
+        left = "" if allowed else " (pickled weights were left behind: --allow-pickle)"
         raise InvalidInput(
-            f"{args.repo}: downloaded to {folder}, but it is not a CLIP, SigLIP or Immich "
-            "CLIP model picsearch can use"
-        )
-    load_encoder(f"clip:{args.repo}")  # its files checked now, not at the first index
+            f"{args.repo}: downloaded to {folder}, but picsearch cannot use it{left}: {exc}"
+        ) from None
     if args.json:
         print_json({"spec": f"clip:{args.repo}", "path": str(folder)})
     else:
