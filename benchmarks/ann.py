@@ -156,6 +156,9 @@ class Config:
     single_qps: float = 0.0
     extra: dict[str, object] = field(default_factory=dict)
 
+    def reset(self) -> None:
+        self.batch_qps = self.single_qps = 0.0
+
     def measure(self, q: np.ndarray, singles: int) -> None:
         """One timing round; keeps the best queries/s of the rounds so far."""
         _, seconds = timed(lambda: self.batch(q))
@@ -399,11 +402,13 @@ def run(name: str, x: np.ndarray, q: np.ndarray, args: argparse.Namespace) -> No
     )
     print(f"  raw FAISS: {faiss_s:.0f} s", flush=True)
     rows += auto_rows + scann_rows + faiss_rows
-    for r in rows:  # recall once (deterministic), then a first timing round
+    for r in rows:  # recall once (deterministic), then a first, shorter timing round
         r.recall = recall(truth, np.asarray(r.batch(q)))
-        r.measure(q, args.singles)
+        r.measure(q, min(args.singles, 200))
     finalists = contenders(rows, keep=4)
-    for _ in range(args.rounds - 1):  # interleaved: each round times every finalist
+    for r in finalists:  # their figures come from the interleaved rounds alone
+        r.reset()
+    for _ in range(args.rounds):  # interleaved: each round times every finalist
         for r in finalists:
             r.measure(q, args.singles)
     report(name, rows, x.shape[1], scann_builds)
@@ -500,7 +505,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sets, coarser grid")
     parser.add_argument("--clustered-n", type=int, default=300_000)
     parser.add_argument("--queries", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=4, help="interleaved timing rounds")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
     parser.add_argument("--singles", type=int, default=1000, help="queries timed one per call")
     parser.add_argument("--n", type=int, default=1_000_000, help="synthetic collection size")
     parser.add_argument("--dim", type=int, default=256)

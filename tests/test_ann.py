@@ -293,8 +293,8 @@ def test_auto_tunes_every_engine_shape_and_records_the_frontier(auto_built, data
     assert set(chosen["shapes"]) == {
         "scann/71/AH2",
         "scann/142/AH2",
-        "faiss/71/AH2",
-        "faiss/142/AH2",
+        "faiss/71/AH1",
+        "faiss/142/AH1",
     }
     assert chosen["screening"] is None
     for shape in chosen["shapes"].values():
@@ -615,10 +615,10 @@ def test_auto_screens_scann_on_a_sample_and_builds_faiss_in_full(data, monkeypat
     chosen = index.info()["auto"]
     screening = chosen["screening"]
     assert screening["sample"] == 1500 and screening["frontier"]
-    sampled = {"scann/78/AH2", "scann/39/AH2", "faiss/78/AH2", "faiss/39/AH2"}
+    sampled = {"scann/78/AH2", "scann/39/AH2", "faiss/78/AH1", "faiss/39/AH1"}
     assert set(screening["build_seconds"]) == sampled
     built = set(chosen["shapes"])
-    assert {"faiss/142/AH2", "faiss/71/AH2"} <= built
+    assert {"faiss/142/AH1", "faiss/71/AH1"} <= built
     scann_won = (screening["winner"] or "").startswith("scann/")
     assert len([s for s in built if s.startswith("scann/")]) == int(scann_won)
     assert len(index) == N and chosen["recall_bound"] >= 0.95

@@ -2,10 +2,10 @@
 
 Small collections get exact search (fast enough and perfect). Larger ones
 get a tree + 4-bit code index with a native int8 re-rank, chosen among
-shapes: ScaNN (AH, 2 dimensions per code) and FAISS IVF fast-scan (codes of
-the residual to the leaf, 2 dimensions each, or 1 each on the principal
-directions when half the dimensions or fewer hold 98 % of the energy) + SQ8
-refine, each with sqrt(N) and 2 sqrt(N) leaves.
+shapes: ScaNN (spherical leaves, AH, 2 dimensions per code) and FAISS IVF
+fast-scan (codes of the residual to the leaf, 1 dimension each, on the
+principal directions when half the dimensions or fewer hold 98 % of the
+energy) + SQ8 refine, each with sqrt(N) and 2 sqrt(N) leaves.
 
 Tuning queries are held out: up to 2 000 vectors drawn from the collection
 are left out of the build, their exact top-10 among the rest is the truth,
