@@ -355,11 +355,14 @@ def test_searcher_and_server_with_an_immich_model(models, flavour, tmp_path):
         export_searcher(library, tmp_path / "photos.searcher")
         texts = ["a RED photo,  please!", "green"]
         want = library.encoder.embed_texts(texts)
+        encoder = library.encoder
     searcher = TextSearcher.create_from_file(tmp_path / "photos.searcher")
     got = np.stack([searcher.embed(text) for text in texts])
     assert cosines(want, got).min() >= 0.9999
     assert len(searcher.search("red").nearest_neighbors) == 3
     images = ImageSearcher.create_from_file(tmp_path / "photos.searcher")
+    odd = Image.fromarray(np.random.default_rng(2).integers(0, 255, (32, 45, 3), np.uint8))
+    assert cosines(images.embed(odd)[None], encoder.embed_images([odd]).joint)[0] >= 0.9999
     found = images.search(str(folder / "blue.jpg")).nearest_neighbors
     assert Path(found[0].path).name == "blue.jpg"
 

@@ -23,7 +23,7 @@ from . import onnx_export
 from .base import ImageEmbeddings, normalize, query_model_description
 from .immich_folder import clean_text, read_immich_folder
 from .immich_graphs import write_query_graphs
-from .model_checks import GraphSide, graph_sides
+from .model_checks import GraphSide, graph_sides, sampled_digest
 
 __all__ = ["ImmichEncoder", "TEXT_INPUTS"]
 
@@ -47,7 +47,8 @@ class ImmichEncoder:
         self.images = found.images
         self.decode_size = found.images.size
         self.threads = threads
-        digest = onnx_export.file_digest([found.path / "config.json", found.tokenizer_file])
+        parts = [found.path / "config.json", found.tokenizer_file, found.visual_onnx]
+        digest = sampled_digest([*parts, found.textual_onnx])
         self.model_id = f"immich:{found.name}-{digest}"
         self._lock = threading.RLock()
         self._sessions: dict[str, Any] = {}
