@@ -93,6 +93,18 @@ def test_heic_uses_a_large_enough_thumbnail() -> None:
     assert float(vector(image) @ vector(big)) > 0.99
 
 
+def test_heic_uses_a_phone_thumbnail_a_little_under_the_size_asked() -> None:
+    """Phones embed 320x240 thumbnails: decoding for 256 pixels takes one (the model
+    resizes it), where decoding the whole photo costs 10-30 times as much."""
+    big = picture((1200, 900))
+    data = encoded(big, "HEIF", thumbnails=[320])
+    image, width, height = decode(data, short_side=256, max_pixels=BIG)
+    assert (width, height) == (1200, 900) and image.size == (320, 240)
+    assert float(vector(image) @ vector(big)) > 0.99
+    image, _, _ = decode(data, short_side=280, max_pixels=BIG)  # 240 is too far under 280
+    assert min(image.size) == 280
+
+
 def test_broken_heic_is_unusable_with_its_reason() -> None:
     data = encoded(picture(), "HEIF")
     with pytest.raises(Unusable, match="corrupt|not an image"):

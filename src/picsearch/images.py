@@ -206,7 +206,7 @@ def decode(data: bytes, *, short_side: int, max_pixels: int) -> tuple[Image.Imag
             orientation = image.getexif().get(0x0112, 1)
             if orientation in (5, 6, 7, 8):
                 width, height = height, width
-            image.draft("RGB", (short_side, short_side))
+            image.draft("RGB", _draft_size(image, short_side))
             image.load()
             image = ImageOps.exif_transpose(image) or image
             image = to_rgb(image)
@@ -220,6 +220,19 @@ def decode(data: bytes, *, short_side: int, max_pixels: int) -> tuple[Image.Imag
     except RuntimeError as exc:  # what the HEIF and JPEG XL plugins raise on bad data
         raise Unusable(f"corrupt or truncated image ({_first_sentence(exc)})") from None
     return image, width, height
+
+
+#: A HEIF file's embedded thumbnail is taken down to this share of the size asked for:
+#: HEVC has no reduced-size decoding, and phones embed 320x240 thumbnails, just under
+#: the 256 pixels models resize to (then crop to 224).
+_HEIF_THUMBNAIL_SHARE = 7 / 8
+
+
+def _draft_size(image: Image.Image, short_side: int) -> tuple[int, int]:
+    """The size to ask a draft for: a HEIF thumbnail a little smaller than wanted costs
+    the model nothing, where decoding the whole photo costs 10-30 times a JPEG's."""
+    side = int(short_side * _HEIF_THUMBNAIL_SHARE) if image.format == "HEIF" else short_side
+    return side, side
 
 
 def _first_sentence(exc: Exception) -> str:
