@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from test_formats import dng
+from test_formats import dng, encoded
 from test_photo_info import LISBON, PARIS, exif_jpeg, write
 
 import picsearch
@@ -221,6 +221,8 @@ def test_cli_embed_build_search_on_spark(spark, tmp_path, capsys) -> None:
                 "spark",
                 "--master",
                 "local[2]",
+                "--concepts",
+                "off",  # the concepts are tested with the phone folder
             ]
         )
         == 0
@@ -250,6 +252,7 @@ def test_a_killed_task_is_retried_without_a_half_or_duplicate_shard(spark, tmp_p
         spark=spark,
         batch_size=8,
         on_batch=kill_worker,
+        concepts="off",
     )
     assert summary.retried == 1
     assert [r.attempt for r in summary.shards] == [0, 1, 0, 0]
@@ -267,14 +270,13 @@ def test_a_rerun_after_an_interrupted_job_writes_only_the_missing_shards(spark, 
         if unit.index == 5:
             raise RuntimeError("disk full")
 
+    options = {"model": "tiny", "engine": "spark", "spark": spark, "concepts": "off"}
     with pytest.raises(picsearch.PicsearchError, match="disk full.*run the same command again"):
-        embed(
-            tars, out, model="tiny", engine="spark", spark=spark, batch_size=4, on_batch=fail_last
-        )
+        embed(tars, out, batch_size=4, on_batch=fail_last, **options)
     finished = {p.name: p.stat().st_mtime_ns for p in out.glob("shard-*.parquet")}
     assert 0 < len(finished) < 6 and not (out / "manifest.json").exists()
 
-    summary = embed(tars, out, model="tiny", engine="spark", spark=spark, batch_size=4)
+    summary = embed(tars, out, batch_size=4, **options)
     written = {r.name for r in summary.shards if r.status == "written"}
     assert summary.kept == len(finished) and written.isdisjoint(finished)
     assert summary.written == 6 - len(finished) and summary.rows == 60
@@ -324,7 +326,8 @@ def test_spark_engine_without_pyspark_says_what_to_install(monkeypatch) -> None:
 @pytest.fixture(scope="module")
 def phone_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """What a phone and a camera leave: JPEGs with EXIF (time and offset, GPS, camera),
-    a HEIC with its Live Photo movie, a RAW+JPEG pair, a RAW alone, a future date, notes."""
+    a HEIC with its Live Photo movie, an AVIF, a RAW+JPEG pair, a RAW alone, a future date, notes,
+    and a name that starts with an underscore as some cameras write."""
     pillow_heif = pytest.importorskip("pillow_heif")
     folder = tmp_path_factory.mktemp("phone") / "DCIM"
     taken = {"taken": "2019:07:14 18:30:00", "offset": "+01:00"}
@@ -339,6 +342,8 @@ def phone_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write(folder / "IMG_0003.JPG", exif_jpeg(colour="white", make="NIKON", model="NIKON Z 6"))
     write(folder / "IMG_0003.dng", dng())
     write(folder / "raw" / "alone.dng", dng())
+    write(folder / "_DSC0004.JPG", exif_jpeg(colour="black", make="SONY"))  # no hidden file
+    write(folder / "green.avif", encoded(Image.new("RGB", (64, 48), (20, 200, 40)), "AVIF"))
     write(folder / "notes.txt", b"not a photo")
     return folder
 
@@ -373,13 +378,13 @@ def test_a_phone_and_camera_folder_builds_the_same_library_on_spark_as_index(
     argv = ["embed", str(phone_folder), "--out", out, "--model", "tiny", "--engine", "spark"]
     assert main(argv) == 0
     said = capsys.readouterr().err
-    assert "6 images, skipped 0" in said and "; ignored: 1 .txt" in said
+    assert "8 images, skipped 0" in said and "; ignored: 1 .txt" in said
     assert "1 broken metadata fields left out" in said  # the year 2099
     assert main(["build", "--embeddings", out, "--db", str(db), "--engine", "spark"]) == 0
     assert "ignored: 1 .txt; 1 broken metadata fields left out" in capsys.readouterr().err
     with picsearch.open(tmp_path / "local.db", model="tiny") as library:
         local = library.index(phone_folder)
-    assert (local.added, local.ignored, local.metadata_dropped) == (6, {".txt": 1}, 1)
+    assert (local.added, local.ignored, local.metadata_dropped) == (8, {".txt": 1}, 1)
 
     built, indexed = _library_rows(db), _library_rows(tmp_path / "local.db")
     assert sorted(built) == sorted(indexed)

@@ -129,8 +129,10 @@ def list_files(target: str) -> Iterator[Entry]:
 
 
 def _hidden(path: str, root: str) -> bool:
-    relative = path[len(root) :].strip("/")
-    return any(part.startswith((".", "_")) for part in relative.split("/"))
+    """Hidden files and folders, and Spark's and Hadoop's bookkeeping folders
+    (``_temporary``); a file named ``_DSC0001.JPG`` (as some cameras write) is a photo."""
+    *folders, name = path[len(root) :].strip("/").split("/")
+    return name.startswith(".") or any(part.startswith((".", "_")) for part in folders)
 
 
 def _mtime_ns(info: Any) -> int:
