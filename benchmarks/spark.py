@@ -126,11 +126,13 @@ def time_embedding(args: argparse.Namespace, work: Path) -> dict[str, Runs]:
         out = work / f"round-{round_}"
         log(f"round {round_ + 1}/{args.rounds}: Library.index")
         with picsearch.open(out / "single.db", model=args.model) as library:
-            # Concepts off: the Spark path embeds only, so the same work is compared.
+            # Concepts off here and in every embed below: the same work is compared.
             summary = library.index(folder, batch_size=args.batch_size, concepts="off")
         record(runs[SINGLE], summary.embedded, summary.seconds, "")
         log("embed --engine local")
-        local = embed(tars, out / "emb-local", model=args.model, batch_size=args.batch_size)
+        local = embed(
+            tars, out / "emb-local", model=args.model, batch_size=args.batch_size, concepts="off"
+        )
         per_image = sum(r.bytes for r in local.shards) / max(local.rows, 1)
         record(runs[LOCAL], local.embedded, local.seconds, f"{per_image:.0f} B/image in shards")
         for master in ("local[1]", "local[2]"):
@@ -158,6 +160,7 @@ def run_spark(
         model=args.model,
         engine="spark",
         spark=session,
+        concepts="off",
     )
     log(
         f"embed --engine spark --master {master} (session {boot:.1f} s, first job "
@@ -170,6 +173,7 @@ def run_spark(
         engine="spark",
         spark=session,
         batch_size=args.batch_size,
+        concepts="off",
     )
     session.stop()
     workers = len({r.pid for r in [*first.shards, *result.shards]})
