@@ -220,9 +220,13 @@ def concept_set() -> tuple[Path, dict[str, tuple[str, set[str]]]]:
             make().convert("RGB").save(path, quality=92)
     names = {p.stem for p in folder.glob("*.jpg")}
     queries = {q: (group, set(relevant) & names) for q, (group, relevant) in QUERIES.items()}
-    grey = {p.stem for p in folder.glob("*.jpg") if _is_grey(p)}
-    queries["a black and white photo"] = ("colour", grey)
+    queries["a black and white photo"] = ("colour", grey_photos(folder))
     return folder, queries
+
+
+def grey_photos(folder: Path) -> set[str]:
+    """The names of the black and white photos of a folder, read from their pixels."""
+    return {p.stem for p in folder.glob("*.jpg") if _is_grey(p)}
 
 
 def _is_grey(path: Path) -> bool:

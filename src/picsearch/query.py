@@ -27,6 +27,7 @@ __all__ = [
     "check_query",
     "check_id",
     "check_positive",
+    "check_min_score",
     "has_photo_filters",
 ]
 
@@ -59,11 +60,13 @@ class SearchQuery:
     text_only: bool = False
     text_weight: float = TEXT_WEIGHT
     max_pixels: int = DEFAULT_MAX_PIXELS
+    min_score: float | None = None
 
 
 def check_query(query: SearchQuery) -> Filters:
     """The query's concept filters, once the query is known to make sense."""
     check_positive(k=query.k)
+    check_min_score(query.min_score)
     text, image, like = query.text, query.image, query.like
     if like is not None:
         check_id(like, "like")
@@ -82,6 +85,25 @@ def check_query(query: SearchQuery) -> Filters:
                 " (place, camera, after, before)"
             )
     return filters
+
+
+#: Scores are cosines plus at most the full-text bonus: a bound outside this keeps all or none.
+MIN_SCORE_RANGE = (-1.0, 2.0)
+
+
+def check_min_score(value: object) -> None:
+    """``min_score``: None (flag weak matches, drop none) or a score to drop hits under."""
+    if value is None:
+        return
+    low, high = MIN_SCORE_RANGE
+    if (
+        not isinstance(value, int | float | np.floating)
+        or isinstance(value, bool)
+        or not low <= value <= high  # also NaN
+    ):
+        raise InvalidInput(
+            f"min_score must be a score from {low:g} to {high:g} (cosine similarity), not {value!r}"
+        )
 
 
 def has_photo_filters(query: SearchQuery) -> bool:

@@ -26,11 +26,17 @@ def print_json(data: Any) -> None:
 
 
 def print_hits(hits: Sequence[Hit], *, as_json: bool, with_id: bool = False) -> None:
-    """Search results: a JSON array, or a line each (rank, score, [id,] path)."""
+    """Search results: a JSON array, or a line each (rank, score, [id,] path), the weak
+    matches after a line that says so."""
     if as_json:
         print_json([hit.to_dict() for hit in hits])
         return
+    weak_shown = False
     for hit in hits:
+        if hit.weak and not weak_shown:
+            # Weak matches come last (they score lowest): one line sets them apart.
+            print("--- weak matches: the closest photos, not good matches ---")
+            weak_shown = True
         shown_id = f"{hit.id:>6}  " if with_id else ""
         print(f"{hit.rank:>3}  {hit.score:.3f}  {shown_id}{printable(hit.path)}")
 

@@ -8,6 +8,7 @@ import datetime as dt
 
 from ..errors import InvalidInput
 from ..library import Hit, Library
+from ..library.hits import no_good_match
 from ..query import SearchQuery
 from ..query_phrases import describe, understand
 from .output import print_hits, summary
@@ -51,6 +52,13 @@ def register(commands: Commands) -> None:
         "--text-only", action="store_true", help="search only the words read in the photos"
     )
     search.add_argument(
+        "--min-score",
+        type=float,
+        metavar="SCORE",
+        help="leave out photos scoring under SCORE (default: keep them, listing those under"
+        " the model's weak-match cutoff after a line that says so)",
+    )
+    search.add_argument(
         "--literal",
         action="store_true",
         help="search the words as written: no dates or places read from them",
@@ -71,13 +79,19 @@ def _run_search(args: argparse.Namespace) -> int:
     if empty:
         summary("the library is empty: run 'picsearch index FOLDER' first")
     elif not hits:
-        summary("no photo matched")
+        summary("no photo matched" if args.min_score is None else _none_scored(args.min_score))
+    elif no_good_match(hits):
+        summary(f"no good match for {args.query!r}; showing the closest weak matches")
     return 0
+
+
+def _none_scored(min_score: float) -> str:
+    return f"no photo scored {min_score:g} or more: lower --min-score to see the closest ones"
 
 
 #: The flags that set the SearchQuery field of the same name (the words set ``text``):
 #: what to look for, and the filters.
-_QUERY_FIELDS = ("image", "like", "k", "text_only")
+_QUERY_FIELDS = ("image", "like", "k", "text_only", "min_score")
 _FILTER_FIELDS = (
     "folder",
     "after",

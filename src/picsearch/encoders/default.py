@@ -46,6 +46,10 @@ DEFAULT_TOP_K = 10
 DEFAULT_TEMPERATURE = 1.0
 DEFAULT_PROMPTS = "ensemble4"
 DEFAULT_SYNONYMS = False
+#: Text-to-photo scores under this are weak matches: the highest cutoff that flags at most
+#: 5 % of the tuning half's captions' own photos, at the default ``--concepts fast``
+#: (benchmarks/quality.py; docs/quality.md gives its figures on both halves).
+WEAK_CUTOFF = 0.3286
 
 #: Bump when the way a graph is exported changes (the cached file is then redone).
 _TEXT_EXPORT_VERSION = "v1"
@@ -60,6 +64,7 @@ class DefaultEncoder:
     visual_dim: int | None = FEATURES
     decode_size = RESIZE_SIZE
     crop_size = CROP_SIZE
+    weak_cutoff = WEAK_CUTOFF
 
     def __init__(
         self,

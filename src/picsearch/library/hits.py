@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ..catalog import Row
 from ..display import path_text
 
-__all__ = ["Hit", "Item", "LibraryInfo", "hit_of", "row_metadata"]
+__all__ = ["Hit", "Item", "LibraryInfo", "hit_of", "row_metadata", "judged", "no_good_match"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,8 @@ class Hit(_Photo):
 
     ``concepts`` maps what the concept bank saw in the photo to its confidence
     ("person": 0.91, "color:red": 0.8, ...); ``text`` is the words read in it.
+    ``weak`` is true when a text query's score is under the model's calibrated
+    weak-match cutoff: the closest photos, but not good matches.
     """
 
     rank: int
@@ -37,6 +39,7 @@ class Hit(_Photo):
     metadata: dict[str, Any] = field(default_factory=dict)
     concepts: dict[str, float] = field(default_factory=dict)
     text: str = ""
+    weak: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,3 +78,18 @@ def hit_of(rank: int, row: Row, score: float) -> Hit:
     return Hit(
         rank=rank, id=row.id, path=row.path, score=round(score, 6), metadata=row_metadata(row)
     )
+
+
+def judged(hits: list[Hit], *, cutoff: float | None, min_score: float | None) -> list[Hit]:
+    """Hits under ``min_score`` dropped, the rest flagged weak under ``cutoff`` (the
+    model's weak-match cutoff; None flags none). Ranks are renumbered."""
+    kept = [hit for hit in hits if min_score is None or hit.score >= min_score]
+    return [
+        replace(hit, rank=rank, weak=cutoff is not None and hit.score < cutoff)
+        for rank, hit in enumerate(kept, 1)
+    ]
+
+
+def no_good_match(hits: list[Hit]) -> bool:
+    """Whether a search found photos but none is a good match (all are weak)."""
+    return bool(hits) and all(hit.weak for hit in hits)

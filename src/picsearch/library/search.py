@@ -14,10 +14,11 @@ from ..catalog import Catalog
 from ..concepts.filters import Filters
 from ..concepts.fusion import fuse, query_words, rank_text_only
 from ..encoders import Encoder, ImageEmbeddings
+from ..encoders.relevance import weak_cutoff_of
 from ..errors import InvalidInput
 from ..images import Unusable, load_query_image
 from ..query import ImageQuery, SearchQuery, check_query, has_photo_filters, moment_ns
-from .hits import Hit, hit_of
+from .hits import Hit, hit_of, judged
 from .spaces import Spaces
 
 __all__ = ["LibrarySearch"]
@@ -49,7 +50,15 @@ class LibrarySearch:
             return self._hits(self._text_only(str(query.text), subset)[: query.k])
         if _filters_only(query):
             return self._hits(self._filtered_only(filters, subset, query.k))
-        return self._hits(self._similar(query, subset))
+        return self._judged(query, self._hits(self._similar(query, subset)))
+
+    def _judged(self, query: SearchQuery, hits: list[Hit]) -> list[Hit]:
+        """Hits under ``min_score`` dropped; a text query's hits under the model's
+        calibrated cutoff flagged weak (the cutoff is calibrated on text-to-photo
+        scores only: image and combined queries are never flagged)."""
+        text_alone = query.image is None and query.like is None
+        cutoff = weak_cutoff_of(self.encoder) if text_alone else None
+        return judged(hits, cutoff=cutoff, min_score=query.min_score)
 
     def _filtered_only(
         self, filters: Filters, subset: np.ndarray | None, k: int

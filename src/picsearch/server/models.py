@@ -105,12 +105,18 @@ class _Photo(BaseModel):
 class HitModel(_Photo):
     rank: int
     score: float = Field(description="cosine similarity to the query: higher is closer")
+    weak: bool = Field(
+        False, description="under the model's weak-match cutoff: close, but not a good match"
+    )
 
 
 class SearchResponse(BaseModel):
     query: dict[str, Any] = Field(description="what was searched for, and the filters")
     took_ms: float
     hits: list[HitModel]
+    no_good_match: bool = Field(
+        False, description="true when photos were found but every one is a weak match"
+    )
 
 
 class ItemModel(_Photo):

@@ -15,7 +15,8 @@ from fastapi import Depends, FastAPI, Query, Request
 from ..concepts import COLOUR_NAMES
 from ..errors import InvalidInput
 from ..library import Hit, Library
-from ..query import SearchQuery
+from ..library.hits import no_good_match
+from ..query import MIN_SCORE_RANGE, SearchQuery
 from . import models
 from .errors import ApiError
 from .pool import LibraryPool
@@ -54,6 +55,12 @@ async def _filters(  # async: FastAPI runs a plain function in a thread of the s
         json_schema_extra={"enum": list(COLOUR_NAMES)},
     ),
     text_only: bool = Query(False, description="rank by the words read in the photos alone"),
+    min_score: float | None = Query(
+        None,
+        ge=MIN_SCORE_RANGE[0],
+        le=MIN_SCORE_RANGE[1],
+        description="leave out photos scoring under it (none: keep them, weak ones flagged)",
+    ),
 ) -> SearchQuery:
     return SearchQuery(
         k=k,
@@ -67,6 +74,7 @@ async def _filters(  # async: FastAPI runs a plain function in a thread of the s
         bw=bw,
         color=color or None,
         text_only=text_only,
+        min_score=min_score,
     )
 
 
@@ -99,6 +107,7 @@ def _echo(query: SearchQuery, **looked_for: Any) -> dict[str, Any]:
         **({"camera": query.camera} if query.camera else {}),
         **{name: value for name, value in concepts.items() if value is not None},
         **({"text_only": True} if query.text_only else {}),
+        **({"min_score": query.min_score} if query.min_score is not None else {}),
     }
 
 
@@ -256,6 +265,7 @@ async def _search(
         query=query,
         took_ms=round((time.perf_counter() - start) * 1000, 2),
         hits=[_hit(hit) for hit in hits],
+        no_good_match=no_good_match(hits),
     )
 
 
@@ -267,5 +277,10 @@ def _not_found_or(exc: InvalidInput) -> ApiError:
 def _hit(hit: Hit) -> models.HitModel:
     fields = models.photo_fields(hit.id, hit.path, hit.metadata)
     return models.HitModel(
-        rank=hit.rank, score=hit.score, concepts=hit.concepts, text=hit.text, **fields
+        rank=hit.rank,
+        score=hit.score,
+        weak=hit.weak,
+        concepts=hit.concepts,
+        text=hit.text,
+        **fields,
     )
