@@ -96,10 +96,11 @@ def find_env(folder: str | os.PathLike[str] | None = None) -> ConverterEnv:
     env = ConverterEnv(Path(folder).expanduser() if folder else default_env_folder())
     missing = [part for part in ("convert", "metadata") if not _ready(env, part)]
     if missing:
+        # The make target builds into $PICSEARCH_TFLITE_ENV too; name another folder.
+        where = "" if env.folder == default_env_folder() else f" TFLITE_ENV={env.folder}"
         raise ConverterEnvMissing(
-            f"the TFLite converter environment is missing ({', '.join(missing)} in "
-            f"{env.folder}): build it with `{BUILD_COMMAND}` in a picsearch checkout "
-            f"(TFLITE_ENV={env.folder})"
+            f"the TFLite converter environment is missing ({' and '.join(missing)} in "
+            f"{env.folder}): build it with `{BUILD_COMMAND}{where}` in a picsearch checkout"
         )
     return env
 

@@ -28,7 +28,7 @@ from ..library import Library, row_metadata
 from ..version import __version__
 from . import models
 from .env import ConverterEnv, find_env
-from .index import MAX_FILE_BYTES, IndexArrays, build_index, item_metadata
+from .index import IndexArrays, build_index, check_file_size, item_metadata
 from .options import DEFAULT_MAX_TOKENS, ScannOptions
 
 __all__ = ["TfliteReport", "export_tflite", "SEARCHERS", "FILE_NAMES"]
@@ -190,7 +190,12 @@ class _Job:
             )
         checked = options.checked(items=len(ids), dim=vectors.shape[1])
         arrays = build_index(vectors, checked)
-        self._check_size(kind, arrays)
+        check_file_size(
+            kind,
+            model_bytes=(self.work / f"{kind}.onnx").stat().st_size,
+            index_bytes=arrays.nbytes,
+            metadata_bytes=self.metadata_bytes,
+        )
         self.spaces[kind] = space
         self.convert.append(
             {"onnx": str(self.work / f"{kind}.onnx"), "tflite": str(self.work / f"{kind}.tflite")}
@@ -225,16 +230,6 @@ class _Job:
             if value is not None:
                 np.save(self.work / f"{kind}_{name}.npy", value)
         return names
-
-    def _check_size(self, kind: str, arrays: IndexArrays) -> None:
-        graph = (self.work / f"{kind}.onnx").stat().st_size
-        total = graph + arrays.nbytes + self.metadata_bytes
-        if total > MAX_FILE_BYTES:
-            raise InvalidInput(
-                f"the {kind} searcher would hold {total / 2**30:.2f} GiB "
-                f"({self.metadata_bytes / 2**20:.0f} MiB of item metadata): a .tflite file "
-                "holds under 2 GiB; keep one field with --tflite-metadata FIELD, or use --tflite-pq"
-            )
 
     def run(self, env: ConverterEnv, target: Path) -> None:
         convert_job = self.work / "convert.json"

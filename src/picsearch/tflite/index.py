@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import InvalidInput
 from .options import ScannOptions
 
-__all__ = ["IndexArrays", "build_index", "item_metadata", "MAX_FILE_BYTES"]
+__all__ = ["IndexArrays", "build_index", "item_metadata", "check_file_size", "MAX_FILE_BYTES"]
 
 #: A .tflite file is one flatbuffer, and flatbuffers stop at 2 GiB; keep a margin.
 MAX_FILE_BYTES = 2**31 - 2**24
@@ -140,3 +140,14 @@ def _metadata_bytes(item: dict[str, Any], field: str | None) -> bytes:
         return b""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     return text.encode("utf-8")
+
+
+def check_file_size(kind: str, *, model_bytes: int, index_bytes: int, metadata_bytes: int) -> None:
+    """InvalidInput when a searcher file would pass the 2 GiB a flatbuffer can hold."""
+    total = model_bytes + index_bytes + metadata_bytes
+    if total > MAX_FILE_BYTES:
+        raise InvalidInput(
+            f"the {kind} searcher would hold {total / 2**30:.2f} GiB "
+            f"({metadata_bytes / 2**20:.0f} MiB of item metadata): a .tflite file holds under "
+            "2 GiB; keep one field with --tflite-metadata FIELD, or use --tflite-pq"
+        )

@@ -52,14 +52,16 @@ def write_index(entry: dict[str, Any], folder: Path, target: Path) -> None:
     offsets = np.load(folder / entry["offsets"]).tolist()
     metadata = [blob[start:end] for start, end in zip(offsets[:-1], offsets[1:], strict=True)]
     keywords: dict[str, Any] = {}
+    dimension = int(vectors.shape[1])
     if entry.get("codes"):
         codes = np.load(folder / entry["codes"])
         keywords["hashed_database"] = np.ascontiguousarray(codes, dtype=np.uint8).ravel()
+        dimension = int(codes.shape[1])  # the builder counts items by code length
     else:
         # A C-contiguous float32 array: a Python list here writes corrupted vectors.
         keywords["float_database"] = vectors.ravel()
     index = index_builder.create_serialized_index_file(
-        embedding_dim=int(vectors.shape[1]),
+        embedding_dim=dimension,
         serialized_config=index_config(entry, folder).SerializeToString(),
         userinfo=entry["userinfo"],
         partition_assignment=assignment,
