@@ -43,7 +43,7 @@ demo: install
 	@$(BIN)/picsearch dups $(DEMO)/photos --db $(DEMO)/photos.db --html $(DEMO)/dups.html
 
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

@@ -31,7 +31,7 @@ from .env import ConverterEnv, find_env
 from .index import IndexArrays, build_index, check_file_size, item_metadata
 from .options import DEFAULT_MAX_TOKENS, ScannOptions
 
-__all__ = ["TfliteReport", "export_tflite", "SEARCHERS", "FILE_NAMES"]
+__all__ = ["TfliteReport", "export_tflite", "write_index_file", "SEARCHERS", "FILE_NAMES"]
 
 SEARCHERS = ("text", "image")
 FILE_NAMES = {"text": "text_searcher.tflite", "image": "image_searcher.tflite"}
@@ -252,3 +252,35 @@ class _Job:
 def _folder(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def write_index_file(
+    vectors: np.ndarray,
+    path: str | os.PathLike[str],
+    *,
+    items: list[dict[str, Any]],
+    options: ScannOptions | None = None,
+    env: ConverterEnv | None = None,
+) -> ScannOptions:
+    """An index file alone, for the Task Library's ``SearchOptions(index_file_name=...)``:
+    ``vectors`` (one row per item) with ``items`` as their metadata; the options used."""
+    env = env or find_env()
+    checked = (options or ScannOptions()).checked(items=len(vectors), dim=vectors.shape[1])
+    arrays = build_index(vectors, checked)
+    blob, offsets = item_metadata(items, field=None)
+    with tempfile.TemporaryDirectory(prefix="picsearch-tflite-index-") as tmp:
+        work = Path(tmp)
+        (work / "metadata.bin").write_bytes(blob)
+        np.save(work / "offsets.npy", offsets)
+        entry: dict[str, Any] = {"kind": "index", "output": str(Path(path).resolve())}
+        entry |= {"metadata": "metadata.bin", "offsets": "offsets.npy", "userinfo": "{}"}
+        entry |= {"distance": checked.distance}
+        entry["search_fraction"] = (checked.partitions_to_search or 1) / (checked.partitions or 1)
+        for name in ("vectors", "assignment", "centroids", "codebooks", "codes"):
+            value = getattr(arrays, name)
+            entry[name] = None if value is None else f"{name}.npy"
+            if value is not None:
+                np.save(work / f"{name}.npy", value)
+        (work / "job.json").write_text(json.dumps({"searchers": [entry]}))
+        env.run("metadata", "metadata_job", str(work / "job.json"), doing="writing the index")
+    return checked

@@ -130,6 +130,9 @@ def _general(entry: dict[str, Any]) -> Any:
 
 
 def build(entry: dict[str, Any], folder: Path) -> None:
+    if entry["kind"] == "index":  # an index file alone (SearchOptions.index_file_name)
+        write_index(entry, folder, Path(entry["output"]))
+        return
     index = folder / f"{entry['kind']}_index" / "on_device_scann_index.ldb"
     index.parent.mkdir(exist_ok=True)
     write_index(entry, folder, index)

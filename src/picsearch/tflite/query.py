@@ -20,16 +20,20 @@ def task_library_search(
     *,
     kind: str,
     k: int = 5,
+    index: str | os.PathLike[str] | None = None,
     env: ConverterEnv | None = None,
 ) -> dict[str, Any]:
     """The Task Library's answers to ``queries`` (texts, or image paths for ``kind``
     "image"): ``{"open_seconds", "seconds": [...], "results": [[{"metadata": bytes,
-    "distance"}, ...], ...]}``."""
+    "distance"}, ...], ...]}``. ``index``: an index file searched instead of the one inside."""
     env = env or find_env()
     with tempfile.TemporaryDirectory(prefix="picsearch-tflite-query-") as tmp:
         job = Path(tmp) / "query.json"
         file = str(Path(path).resolve())
-        job.write_text(json.dumps({"file": file, "kind": kind, "queries": queries, "k": k}))
+        spec = {"file": file, "kind": kind, "queries": queries, "k": k}
+        if index is not None:
+            spec["index"] = str(Path(index).resolve())
+        job.write_text(json.dumps(spec))
         answer = json.loads(
             env.run("metadata", "query_job", str(job), doing=f"searching {Path(path).name}")
         )

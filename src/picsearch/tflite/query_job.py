@@ -2,7 +2,8 @@
 ``metadata`` venv, not in picsearch's.
 
 Usage: python query_job.py JOB.json. The job names a ``file``, its ``kind`` ("text" or
-"image"), ``queries`` (texts, or image paths) and ``k``; stdout gets one JSON object:
+"image"), ``queries`` (texts, or image paths), ``k`` and optionally an ``index`` file
+that replaces the one inside; stdout gets one JSON object:
 the open time, each query's time and its neighbours (base64 metadata, distance).
 This script imports nothing from picsearch.
 """
@@ -19,9 +20,9 @@ from typing import Any
 from tflite_support.task import core, processor, text, vision
 
 
-def open_searcher(kind: str, path: str, k: int) -> Any:
+def open_searcher(kind: str, path: str, k: int, index: str | None) -> Any:
     base = core.BaseOptions(file_name=path)
-    search = processor.SearchOptions(max_results=k)
+    search = processor.SearchOptions(max_results=k, index_file_name=index)
     if kind == "text":
         options = text.TextSearcherOptions(base_options=base, search_options=search)
         return text.TextSearcher.create_from_options(options)
@@ -39,7 +40,7 @@ def main() -> None:
     job = json.loads(Path(sys.argv[1]).read_text())
     kind = job["kind"]
     started = time.perf_counter()
-    searcher = open_searcher(kind, job["file"], int(job["k"]))
+    searcher = open_searcher(kind, job["file"], int(job["k"]), job.get("index"))
     opened = time.perf_counter() - started
     answers, seconds = [], []
     for query in job["queries"]:
