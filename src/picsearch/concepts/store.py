@@ -67,22 +67,28 @@ class ConceptStore:
     # -- writes (inside the catalog's transaction) ---------------------------
     def replace(self, item_id: int, found: Detections | None) -> None:
         """Store what the detectors found for a photo (None: forget its concepts)."""
-        self._db.execute("DELETE FROM concepts WHERE item_id = ?", (item_id,))
-        self._db.execute("DELETE FROM concept_runs WHERE item_id = ?", (item_id,))
-        self._db.execute("DELETE FROM photo_text WHERE rowid = ?", (item_id,))
-        if found is None or not found.detectors:
-            return
+        self.replace_many([(item_id, found)])
+
+    def replace_many(self, photos: Iterable[tuple[int, Detections | None]]) -> None:
+        """``replace`` for many photos, a statement per table (what a bulk writer needs)."""
+        photos = list(photos)
+        ids = [(item_id,) for item_id, _ in photos]
+        self._db.executemany("DELETE FROM concepts WHERE item_id = ?", ids)
+        self._db.executemany("DELETE FROM concept_runs WHERE item_id = ?", ids)
+        self._db.executemany("DELETE FROM photo_text WHERE rowid = ?", ids)
+        seen = [(item_id, found) for item_id, found in photos if found and found.detectors]
         self._db.executemany(
             "INSERT INTO concepts VALUES (?, ?, ?, ?)",
-            [(item_id, c.name, c.confidence, c.phrase) for c in found.concepts],
+            [(i, c.name, c.confidence, c.phrase) for i, found in seen for c in found.concepts],
         )
-        self._db.execute(
-            "INSERT INTO concept_runs VALUES (?, ?)", (item_id, ",".join(found.detectors))
+        self._db.executemany(
+            "INSERT INTO concept_runs VALUES (?, ?)",
+            [(i, ",".join(found.detectors)) for i, found in seen],
         )
-        if found.text:
-            self._db.execute(
-                "INSERT INTO photo_text (rowid, text) VALUES (?, ?)", (item_id, found.text)
-            )
+        self._db.executemany(
+            "INSERT INTO photo_text (rowid, text) VALUES (?, ?)",
+            [(i, found.text) for i, found in seen if found.text],
+        )
 
     def copy(self, source_id: int, target_id: int) -> None:
         """A renamed or copied photo keeps the concepts of the same content."""

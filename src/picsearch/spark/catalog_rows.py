@@ -59,9 +59,11 @@ def _insert_photos(catalog: Catalog, table: Any) -> int:
     concepts = table.column("concepts").to_pylist() if "concepts" in names else [None] * len(ids)
     dropped = 0
     with catalog.transaction():
-        for item_id, photo_text, concepts_text in zip(ids, photos, concepts, strict=True):
-            catalog.concepts.replace(item_id, concepts_from_json(concepts_text))
-            photo = photo_from_json(photo_text)
+        catalog.concepts.replace_many(
+            (item_id, concepts_from_json(text)) for item_id, text in zip(ids, concepts, strict=True)
+        )
+        for item_id, text in zip(ids, photos, strict=True):
+            photo = photo_from_json(text)
             if photo is not None:
                 catalog.photos.replace(item_id, photo)
                 dropped += len(photo.dropped)
