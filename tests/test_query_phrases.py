@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from test_photo_info import LISBON, PARIS, exif_jpeg, write
 
+import picsearch
 from picsearch.cli import main
 from picsearch.query_phrases import Understood, describe, understand
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
 
 #: "Today" for every phrase relative to it: no clock in the tests.
 TODAY = dt.date(2026, 12, 2)
@@ -131,6 +138,55 @@ def test_only_the_first_date_phrase_is_a_filter() -> None:
     assert (understood.text, understood.after) == ("2020", d("2019-01-01"))
 
 
+def test_seasons_of_a_year_and_iso_months() -> None:
+    understood = read("in the summer of 2019")
+    assert (understood.text, understood.after, understood.before) == (
+        None,
+        d("2019-06-01"),
+        d("2019-09-01"),
+    )
+    understood = read("2021-07 road trip")
+    assert (understood.text, understood.after) == ("road trip", d("2021-07-01"))
+    assert read("2021-13 road trip") == Understood(text="2021-13 road trip")
+
+
+WHOLE_DAYS = [
+    ("3 May 2019", None, "2019-05-03"),
+    ("picnic on 2019-05-03", "picnic", "2019-05-03"),
+    ("wedding May 3rd, 2019", "wedding", "2019-05-03"),
+    ("concert on 31 December 2019 Lisbon", "concert", "2019-12-31"),
+]
+
+
+@pytest.mark.parametrize(("query", "words", "day"), WHOLE_DAYS)
+def test_days_written_in_full_are_read_by_dateparser(
+    query: str, words: str | None, day: str
+) -> None:
+    pytest.importorskip("dateparser")
+    understood = read(query)
+    assert (understood.text, understood.after) == (words, d(day))
+    assert understood.before == d(day) + dt.timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    ("query", "after", "before"),
+    [
+        ("May 2019 3 kids", "2019-05-01", "2019-06-01"),
+        ("room 101 in 2019", "2019-01-01", "2020-01-01"),
+    ],
+)
+def test_a_year_and_another_number_are_no_day(query: str, after: str, before: str) -> None:
+    """A day is read only where it ends with its year, or is ISO: the 3 counts kids."""
+    understood = read(query)
+    assert (understood.after, understood.before) == (d(after), d(before))
+
+
+def test_without_dateparser_a_whole_day_is_its_month(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "dateparser.search", None)
+    understood = read("wedding 3 May 2019")
+    assert (understood.after, understood.before) == (d("2019-05-01"), d("2019-06-01"))
+
+
 def test_dates_off_leaves_them_as_words() -> None:
     understood = understand("beach 2019", today=TODAY, dates=False)
     assert understood == Understood(text="beach 2019")
@@ -203,3 +259,97 @@ def test_cli_flags_given_by_hand_win(db: str, capsys: pytest.CaptureFixture[str]
     code, out, err = run(capsys, "search", "red 2019", "--after", "2021-01-01", "--db", db)
     assert code == 0, err
     assert out.strip().endswith("paris.jpg") and "taken" not in err
+
+
+# -- Python ----------------------------------------------------------------------------
+
+
+def test_python_search_understands_when_asked_and_says_what(db: str) -> None:
+    with picsearch.open(db, create=False) as library:
+        results = library.search("red in Lisbon summer 2019", understand=True)
+        assert [Path(hit.path).name for hit in results] == ["lisbon.jpg"]
+        assert results.understood == Understood(
+            text="red", after=d("2019-06-01"), before=d("2019-09-01"), place="Lisbon"
+        )
+        alone = library.search("in 2021", understand=True)
+        assert [Path(hit.path).name for hit in alone] == ["paris.jpg"]
+        assert alone.understood is not None and alone.understood.text is None
+
+
+def test_python_search_is_literal_unless_asked(db: str) -> None:
+    with picsearch.open(db, create=False) as library:
+        results = library.search("red in Lisbon summer 2019", k=5)
+        assert isinstance(results, list) and len(results) == 3
+        assert results.understood is None
+        plain = library.search("red", understand=True)
+        assert len(plain) == 3 and plain.understood is None
+
+
+def test_python_filters_given_by_hand_win(db: str) -> None:
+    with picsearch.open(db, create=False) as library:
+        query = picsearch.SearchQuery(text="red 2019 Lisbon", after="2021-01-01", k=5)
+        results = library.search(query, understand=True)
+        assert [Path(hit.path).name for hit in results] == []  # Lisbon and 2021: none
+        assert results.understood == Understood(text="red 2019", place="Lisbon")
+
+
+def test_understand_helper_takes_places_and_today() -> None:
+    understood = picsearch.understand("tram in Lisbon last summer", places=["Lisbon"], today=TODAY)
+    assert understood.to_dict() == {
+        "text": "tram",
+        "after": "2026-06-01",
+        "before": "2026-09-01",
+        "place": "Lisbon",
+        "summary": 'taken 2026-06-01..2026-08-31, place Lisbon; searching "tram"',
+    }
+
+
+# -- HTTP ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def client(db: str, tmp_path: Path) -> Iterator[TestClient]:
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from picsearch.server import create_app
+
+    app = create_app(db, thumbnail_dir=tmp_path / "thumbs")
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        yield client
+
+
+def names(body: dict) -> list[str]:
+    return [hit["name"] for hit in body["hits"]]
+
+
+def test_http_understands_phrases_by_default(client: TestClient) -> None:
+    response = client.get("/api/search", params={"q": "red in Lisbon summer 2019"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert names(body) == ["lisbon.jpg"]
+    assert body["understood"] == {
+        "text": "red",
+        "after": "2019-06-01",
+        "before": "2019-09-01",
+        "place": "Lisbon",
+        "summary": 'taken 2019-06-01..2019-08-31, place Lisbon; searching "red"',
+    }
+    assert body["query"]["text"] == "red in Lisbon summer 2019"
+
+
+def test_http_literal_searches_the_words_as_written(client: TestClient) -> None:
+    params = {"q": "red in Lisbon summer 2019", "literal": "true"}
+    body = client.get("/api/search", params=params).json()
+    assert len(body["hits"]) == 3 and body["understood"] is None
+    assert body["query"]["literal"] is True
+
+
+def test_http_phrases_alone_and_hand_filters(client: TestClient) -> None:
+    body = client.get("/api/search", params={"q": "in 2021"}).json()
+    assert names(body) == ["paris.jpg"] and body["understood"]["text"] is None
+    params = {"q": "red 2019", "after": "2021-01-01"}
+    body = client.get("/api/search", params=params).json()
+    assert names(body) == ["paris.jpg"] and body["understood"] is None
+    body = client.get("/api/search", params={"q": "red"}).json()
+    assert len(body["hits"]) == 3 and body["understood"] is None

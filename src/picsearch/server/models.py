@@ -27,6 +27,7 @@ __all__ = [
     "PHOTO_KEYS",
     "PlaceModel",
     "GpsModel",
+    "UnderstoodModel",
     "photo_fields",
     "urls",
     "ERROR_RESPONSES",
@@ -110,12 +111,27 @@ class HitModel(_Photo):
     )
 
 
+class UnderstoodModel(BaseModel):
+    """What a text query's words said of when and where, turned into filters."""
+
+    text: str | None = Field(description="the words searched (null: none, filters alone)")
+    after: str | None = Field(description="taken from this date (ISO), if the words gave one")
+    before: str | None = Field(description="taken before this date (ISO, excluded)")
+    place: str | None = Field(description="the library's place name the words gave")
+    summary: str = Field(
+        description='one line: taken 2019-06-01..2019-08-31, place Lisbon; searching "beach"'
+    )
+
+
 class SearchResponse(BaseModel):
     query: dict[str, Any] = Field(description="what was searched for, and the filters")
     took_ms: float
     hits: list[HitModel]
     no_good_match: bool = Field(
         False, description="true when photos were found but every one is a weak match"
+    )
+    understood: UnderstoodModel | None = Field(
+        None, description="the dates and place read from q (null: none, or literal=true)"
     )
 
 

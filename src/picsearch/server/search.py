@@ -14,7 +14,7 @@ from fastapi import Depends, FastAPI, Query, Request
 
 from ..concepts import COLOUR_NAMES
 from ..errors import InvalidInput
-from ..library import Hit, Library
+from ..library import Hit, Library, Results
 from ..library.hits import no_good_match
 from ..query import MIN_SCORE_RANGE, SearchQuery
 from . import models
@@ -160,13 +160,19 @@ def add_search_routes(app: FastAPI, pool: LibraryPool, max_bytes: int, max_pixel
             str | None,
             Query(min_length=1, max_length=1000, description="what to find (none: filters alone)"),
         ] = None,
+        literal: Annotated[
+            bool, Query(description="search q as written: no dates or places read from it")
+        ] = False,
     ) -> models.SearchResponse:
         """Photos that match a text; without one, those the filters allow (with none, the
-        whole library), newest first."""
+        whole library), newest first. The dates and the library's place names in q
+        ("beach in Lisbon summer 2019") become filters unless ``literal``; the answer's
+        ``understood`` says which."""
         query = replace(filters, text=q)
         if q is None and replace(filters, k=_NO_FILTERS.k) == _NO_FILTERS:
             query = replace(filters, after=_EARLIEST)
-        return await _search(pool, _echo(filters, text=q), lambda lib: _run(lib, query))
+        echo = _echo(filters, text=q, **({"literal": True} if literal else {}))
+        return await _search(pool, echo, lambda lib: _run(lib, query, understand=not literal))
 
     @app.post(
         UPLOAD_PATH,
@@ -247,10 +253,10 @@ _UPLOAD_BODY = {
 }
 
 
-def _run(lib: Library, query: SearchQuery) -> list[Hit]:
+def _run(lib: Library, query: SearchQuery, *, understand: bool = False) -> list[Hit]:
     if not len(lib):
         return []
-    return lib.search(query)
+    return lib.search(query, understand=understand)
 
 
 async def _search(
@@ -261,11 +267,13 @@ async def _search(
         hits = await pool.run(job)
     except InvalidInput as exc:
         raise _not_found_or(exc) from None
+    understood = hits.understood if isinstance(hits, Results) else None
     return models.SearchResponse(
         query=query,
         took_ms=round((time.perf_counter() - start) * 1000, 2),
         hits=[_hit(hit) for hit in hits],
         no_good_match=no_good_match(hits),
+        understood=models.UnderstoodModel(**understood.to_dict()) if understood else None,
     )
 
 
