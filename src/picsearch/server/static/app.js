@@ -1,10 +1,16 @@
 // picsearch web page: plain JavaScript, no build step, talks only to this server.
-// Views follow the location hash: #q=TEXT, #like=ID, #item=ID, #dups (and #token=T once).
+// The server serves app.js, browse.js, detail.js, dups.js and start.js as one script.
+// Views follow the location hash: (none) the timeline, #month=YYYY-MM, #folders,
+// #folder=PATH, #places, #country=C[&city=X], #q=TEXT, #like=ID, #item=ID, #dups.
 "use strict";
 
 const DEBOUNCE_MS = 250;
+// Photos asked for at a time as the grid scrolls (?page=N sets it, to try paging by hand).
+const PAGE = Math.min(200, Number(new URLSearchParams(location.search).get("page")) || 60);
 const $ = (selector) => document.querySelector(selector);
-const state = { timer: 0, seq: 0, controller: null, upload: null, lastSearch: "" };
+const state = {
+  timer: 0, seq: 0, controller: null, upload: null, lastSearch: "", feed: null, list: [],
+};
 
 class ApiFailure extends Error {
   constructor(status, message) {
@@ -29,6 +35,12 @@ async function api(url, options = {}) {
   return body;
 }
 
+function postJson(url, body) {
+  return api(url, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+  });
+}
+
 function element(tag, props = {}, children = []) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(props)) {
@@ -46,17 +58,113 @@ function setStatus(text, isError = false) {
   status.classList.toggle("error", isError);
 }
 
-function show(view) {
+function plural(count, word) {
+  return `${count} ${word}${count === 1 ? "" : "s"}`;
+}
+
+// Show one view: "results" (a grid, with "browse" lists above it when asked), "detail" or "dups".
+function show(view, withBrowse = false) {
   for (const id of ["results", "detail", "dups"]) $("#" + id).hidden = id !== view;
+  $("#browse").hidden = !(view === "results" && withBrowse);
+  $("#more").hidden = view !== "results";
   $("#query-image").hidden = view !== "results" || !state.upload;
 }
 
-// -- searching --------------------------------------------------------------------
+function markNav(name) {
+  for (const id of ["timeline", "folders", "places"]) {
+    $("#nav-" + id).classList.toggle("current", id === name);
+  }
+  $("#dups-link").classList.toggle("current", name === "dups");
+  $("#jump").hidden = name !== "timeline";
+}
+
+// -- the grid, loaded a page at a time -------------------------------------------------
+
+// A feed: fetchPage(cursor) answers {items, next}; the grid asks for the next page as its
+// end comes into view. months: month headings between the photos (a timeline).
+function startFeed(fetchPage, { months = false, done = () => {} } = {}) {
+  state.feed = { fetchPage, months, done, next: null, finished: false, loading: false,
+    lastMonth: null, weakShown: false, count: 0, fresh: true };
+  return loadMore();
+}
+
+async function loadMore() {
+  const feed = state.feed;
+  if (!feed || feed.finished || feed.loading) return;
+  feed.loading = true;
+  try {
+    const page = await feed.fetchPage(feed.next);
+    if (feed !== state.feed) return;
+    appendPhotos(feed, page.items);
+    feed.next = page.next;
+    feed.finished = page.next === null || page.next === undefined;
+    feed.done(feed, page);
+  } catch (error) {
+    if (feed !== state.feed || error.name === "AbortError") return;
+    feed.finished = true;
+    if (!feed.count) $("#results").replaceChildren();
+    setStatus(error.message, true);
+  } finally {
+    feed.loading = false;
+  }
+  if (feed === state.feed && !feed.finished && nearTheEnd()) loadMore();
+}
+
+function nearTheEnd() {
+  if ($("#more").hidden) return false;
+  return $("#more").getBoundingClientRect().top < window.innerHeight * 1.5;
+}
+
+function monthName(taken) {
+  const [year, month] = taken.slice(0, 7).split("-").map(Number);
+  return new Date(year, month - 1, 1).toLocaleDateString(undefined, { year: "numeric", month: "long" });
+}
+
+function appendPhotos(feed, photos) {
+  const results = $("#results");
+  if (feed.fresh) { // the grid shown until now goes when the new one's first page is here
+    feed.fresh = false;
+    results.replaceChildren();
+    state.list = [];
+  }
+  for (const photo of photos) {
+    if (feed.months && photo.taken.slice(0, 7) !== feed.lastMonth) {
+      feed.lastMonth = photo.taken.slice(0, 7);
+      results.append(element("h3", { className: "month", dataset: { month: feed.lastMonth } },
+        [monthName(photo.taken)]));
+    }
+    if (photo.weak && !feed.weakShown) {
+      feed.weakShown = true;
+      results.append(element("h3", { className: "weak-heading" }, ["Weak matches"]));
+    }
+    results.append(card(photo, photo.score));
+    state.list.push(photo.id);
+  }
+  feed.count += photos.length;
+}
+
+function card(photo, score) {
+  const image = element("img", {
+    src: photo.thumbnail, alt: photo.name, loading: "lazy", decoding: "async", width: 320, height: 320,
+  });
+  const caption = element("span", { className: "caption" }, [
+    element("span", { className: "name", title: photo.path }, [photo.name]),
+  ]);
+  if (score !== undefined) caption.append(element("span", { className: "score" }, [score.toFixed(3)]));
+  const node = element("a", {
+    className: "card", href: `#item=${photo.id}`, dataset: { id: String(photo.id), name: photo.name },
+  }, [image, caption]);
+  if (photo.weak) {
+    node.classList.add("weak");
+    node.title = "a weak match";
+  }
+  return node;
+}
+
+// -- searching ---------------------------------------------------------------------------
 
 function filterParams() {
   const params = new URLSearchParams();
-  const k = parseInt($("#k").value, 10);
-  if (k > 0) params.set("k", String(Math.min(k, 200)));
   for (const name of ["folder", "after", "before", "place", "camera", "people", "color"]) {
     const value = $("#" + name).value.trim();
     if (value) params.set(name, value);
@@ -67,45 +175,62 @@ function filterParams() {
   return params;
 }
 
-// Runs one search; a newer one aborts it, so only the latest results are shown.
-async function search(url, options, describe) {
+function hasFilters() {
+  return [...filterParams().keys()].some((name) => name !== "text_only");
+}
+
+// Runs one search, a page at a time; a newer one aborts it, so only the latest is shown.
+function search(url, options, describe) {
   if (state.controller) state.controller.abort();
   const controller = new AbortController();
   state.controller = controller;
-  const seq = ++state.seq;
   setStatus("Searching…");
   show("results");
-  try {
-    const found = await api(url, { ...options, signal: controller.signal });
-    if (seq !== state.seq) return;
-    renderHits($("#results"), found.hits);
-    const count = found.hits.length;
-    setStatus(count ? `${count} photo${count === 1 ? "" : "s"} ${describe} · ${Math.round(found.took_ms)} ms`
-      : `No photos ${describe}`);
-  } catch (error) {
-    if (error.name === "AbortError" || seq !== state.seq) return;
-    $("#results").replaceChildren();
-    setStatus(error.message, true);
-  }
+  const paged = !options.method; // an upload is sent once: one page of the most results
+  const fetchPage = async (start) => {
+    const params = new URLSearchParams({ k: String(paged ? PAGE : 200), start: String(start || 0) });
+    const found = await api(`${url}&${params}`, { ...options, signal: controller.signal });
+    const hits = found.hits;
+    const next = paged && hits.length === PAGE ? (start || 0) + PAGE : null;
+    return { items: hits, next, took: found.took_ms };
+  };
+  return startFeed(fetchPage, {
+    done: (feed, page) => {
+      const count = feed.count;
+      const more = feed.finished ? "" : "+";
+      setStatus(count ? `${count}${more} photo${count === 1 ? "" : "s"} ${describe} · ${Math.round(page.took)} ms`
+        : `No photos ${describe}`);
+    },
+  });
 }
 
 function searchText(text) {
   state.upload = null;
+  markNav("search");
   const params = filterParams();
   params.set("q", text);
   state.lastSearch = "#" + new URLSearchParams({ q: text });
-  search("/api/search?" + params, {}, `for “${text}”`);
+  return search("/api/search?" + params, {}, `for “${text}”`);
+}
+
+function searchFilters() {
+  state.upload = null;
+  markNav("search");
+  state.lastSearch = "#";
+  return search("/api/search?" + filterParams(), {}, "with these filters");
 }
 
 function searchLike(id) {
   state.upload = null;
+  markNav("search");
   state.lastSearch = "#like=" + id;
-  search(`/api/items/${id}/similar?` + filterParams(), {}, `like photo ${id}`);
+  return search(`/api/items/${id}/similar?` + filterParams(), {}, `like photo ${id}`);
 }
 
 function searchUpload(file) {
   if (!file) return;
   state.upload = file;
+  markNav("search");
   $("#q").value = "";
   if (location.hash) history.pushState(null, "", location.pathname + location.search);
   state.lastSearch = "";
@@ -129,127 +254,7 @@ function onType() {
   }, DEBOUNCE_MS);
 }
 
-function renderHits(container, hits) {
-  container.replaceChildren(...hits.map((hit) => card(hit, hit.score)));
-}
-
-function card(photo, score) {
-  const image = element("img", {
-    src: photo.thumbnail, alt: photo.name, loading: "lazy", decoding: "async", width: 320, height: 320,
-  });
-  const caption = element("span", { className: "caption" }, [
-    element("span", { className: "name", title: photo.path }, [photo.name]),
-  ]);
-  if (score !== undefined) caption.append(element("span", { className: "score" }, [score.toFixed(3)]));
-  return element("a", {
-    className: "card", href: `#item=${photo.id}`, dataset: { id: String(photo.id), name: photo.name },
-  }, [image, caption]);
-}
-
-// -- one photo --------------------------------------------------------------------
-
-function formatBytes(bytes) {
-  if (bytes >= 1e6) return (bytes / 1e6).toFixed(1) + " MB";
-  return Math.max(1, Math.round(bytes / 1e3)) + " kB";
-}
-
-// Show one panel, emptied, with a status line while its data loads.
-function openPanel(name, status) {
-  const panel = $(`#${name}`);
-  show(name);
-  panel.replaceChildren();
-  setStatus(status);
-  return panel;
-}
-
-// What the API answers at url, or null once failed(error) has said why it could not.
-async function load(url, failed) {
-  try {
-    return await api(url);
-  } catch (error) {
-    failed(error);
-    return null;
-  }
-}
-
-// When, where and with what the photo was taken, where its file said so.
-function takenRows(item) {
-  const rows = [];
-  if (item.taken && item.taken_source !== "file") {
-    rows.push(["Taken", `${new Date(item.taken).toLocaleString()} (${item.taken_source})`]);
-  }
-  const place = item.place || {};
-  const names = [place.city, place.region, place.country].filter(Boolean);
-  if (names.length) rows.push(["Place", names.join(", ")]);
-  if (item.camera) rows.push(["Camera", item.camera]);
-  if (item.lens) rows.push(["Lens", item.lens]);
-  return rows;
-}
-
-async function showItem(id) {
-  const detail = openPanel("detail", "");
-  const item = await load(`/api/items/${encodeURIComponent(id)}`,
-    (error) => setStatus(error.message, true));
-  if (item === null) return;
-  const rows = [
-    ["Path", item.path],
-    ["Size", `${item.width} × ${item.height} px, ${formatBytes(item.size)}`],
-    ["Modified", new Date(item.mtime * 1000).toLocaleString()],
-    ...takenRows(item),
-    ["Id", String(item.id)],
-    ...Object.entries(item.metadata).map(([key, value]) =>
-      [key, typeof value === "string" ? value : JSON.stringify(value)]),
-  ];
-  // Why did it match: what the concept bank saw, and the words read in the photo.
-  const seen = Object.entries(item.concepts || {})
-    .sort((a, b) => b[1] - a[1])
-    .map(([name, confidence]) => `${name} ${confidence.toFixed(2)}`);
-  if (seen.length) rows.push(["Seen", seen.join(", ")]);
-  if (item.text) rows.push(["Words", item.text]);
-  const list = element("dl", {}, rows.flatMap(([key, value]) =>
-    [element("dt", {}, [key]), element("dd", {}, [value])]));
-  const back = element("a", { className: "button quiet", href: state.lastSearch || "#" }, ["Back"]);
-  const actions = element("div", { className: "actions" }, [
-    element("a", { id: "more-like", className: "button", href: `#like=${item.id}` }, ["More like this"]),
-    element("a", { className: "button quiet", href: item.image, target: "_blank", rel: "noopener" },
-      ["Open original"]),
-    back,
-  ]);
-  detail.append(
-    element("img", { src: item.thumbnail + "?size=1280", alt: item.name }),
-    element("div", {}, [element("h2", {}, [item.name]), list, actions]),
-  );
-}
-
-// -- near-duplicates ---------------------------------------------------------------
-
-async function showDups() {
-  const dups = openPanel("dups", "Looking for near-duplicates…");
-  const found = await load("/api/duplicates", (error) => {
-    const unavailable = error.status === 404;
-    setStatus(unavailable ? "Near-duplicate detection is not available in this installation."
-      : error.message, !unavailable);
-  });
-  if (found === null) return;
-  const groups = found.groups;
-  setStatus(groups.length ? `${groups.length} group${groups.length === 1 ? "" : "s"} of near-duplicates`
-    : "No near-duplicates found");
-  for (const group of groups) {
-    const best = Math.max(...group.pairs.map((pair) => pair.score));
-    const cards = group.members.map((member) => {
-      const node = card(member);
-      if (member.id === group.keeper) node.classList.add("keeper");
-      node.title = member.id === group.keeper ? "the one to keep" : "";
-      return node;
-    });
-    dups.append(element("section", { className: "group" }, [
-      element("h3", {}, [`${group.members.length} photos · similarity up to ${best.toFixed(3)}`]),
-      element("div", { className: "grid" }, cards),
-    ]));
-  }
-}
-
-// -- access token -------------------------------------------------------------------
+// -- access token ---------------------------------------------------------------------------
 
 function showLogin() {
   $("#login").hidden = false;
@@ -258,9 +263,7 @@ function showLogin() {
 
 async function login(token) {
   try {
-    await api("/api/session", {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ token }),
-    });
+    await postJson("/api/session", { token });
   } catch (error) {
     setStatus(error.message, true);
     return false;
@@ -271,8 +274,6 @@ async function login(token) {
   return true;
 }
 
-// -- the page ------------------------------------------------------------------------
-
 async function loadInfo() {
   try {
     const info = await api("/api/info");
@@ -282,74 +283,3 @@ async function loadInfo() {
     if (error.status !== 401) $("#info").textContent = error.message;
   }
 }
-
-async function route() {
-  const params = new URLSearchParams(location.hash.slice(1));
-  if (params.has("token")) {
-    const token = params.get("token");
-    history.replaceState(null, "", location.pathname); // the token leaves the address bar
-    await login(token);
-    return route();
-  }
-  if (params.has("item")) return showItem(params.get("item"));
-  if (params.has("like")) return searchLike(params.get("like"));
-  if (params.has("q")) {
-    $("#q").value = params.get("q");
-    return searchText(params.get("q"));
-  }
-  if (location.hash === "#dups") return showDups();
-  if (state.upload) return searchUpload(state.upload);
-  show("results");
-  $("#results").replaceChildren();
-  setStatus("Type what you are looking for, or drop a photo.");
-}
-
-function setUpDrop() {
-  const drop = $("#drop");
-  const file = $("#file");
-  drop.addEventListener("click", () => file.click());
-  drop.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" || event.key === " ") file.click();
-  });
-  file.addEventListener("change", () => searchUpload(file.files[0]));
-  // The whole page accepts a dropped photo; the zone shows where.
-  document.addEventListener("dragover", (event) => {
-    event.preventDefault();
-    drop.classList.add("over");
-  });
-  document.addEventListener("dragleave", () => drop.classList.remove("over"));
-  document.addEventListener("drop", (event) => {
-    event.preventDefault();
-    drop.classList.remove("over");
-    const dropped = [...event.dataTransfer.files].find((f) => f.type.startsWith("image/"));
-    if (dropped) searchUpload(dropped);
-    else setStatus("Drop an image file.", true);
-  });
-}
-
-function start() {
-  $("#q").addEventListener("input", onType);
-  $("#search-form").addEventListener("submit", (event) => {
-    event.preventDefault();
-    clearTimeout(state.timer);
-    const text = $("#q").value.trim();
-    if (text) {
-      history.replaceState(null, "", "#" + new URLSearchParams({ q: text }));
-      searchText(text);
-    }
-  });
-  $("#filters").addEventListener("change", () => route());
-  $("#login").addEventListener("submit", async (event) => {
-    event.preventDefault();
-    if (await login($("#token").value)) route();
-  });
-  document.addEventListener("keydown", (event) => {
-    if (event.key === "Escape" && !$("#detail").hidden) history.back();
-  });
-  setUpDrop();
-  window.addEventListener("hashchange", route);
-  if (!location.hash.includes("token=")) loadInfo();
-  route();
-}
-
-start();

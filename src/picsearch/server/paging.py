@@ -1,0 +1,32 @@
+"""A ranked result list a page at a time (``?start=N&k=M``).
+
+A search gives its best ``n``; a page is the ``start``-th to ``start + k``-th of them.
+Photos of equal score (exact copies have equal vectors) may come in any order, and at
+the cut a search keeps any of them: so the list is asked for until its last score
+differs from the page's last (or it ends), then put in one order, (score, id), before
+the page is cut from it. Each page is then a part of one and the same list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from ..library import Hit
+
+__all__ = ["ranked_page"]
+
+
+def ranked_page(search: Callable[[int], list[Hit]], *, start: int, k: int) -> list[Hit]:
+    """Hits ``start`` to ``start + k`` of the list ``search(n)`` begins, ranks from
+    ``start + 1``; the list ``search`` returned, cut to them (its attributes kept)."""
+    wanted = start + k
+    asked = wanted + 1
+    while True:
+        found = search(asked)
+        if len(found) < asked or found[-1].score != found[wanted - 1].score:
+            break
+        asked *= 2  # ties go on past the cut: ask for more of them
+    ordered = sorted(found, key=lambda hit: (-hit.score, hit.id))[start:wanted]
+    found[:] = [replace(hit, rank=start + n) for n, hit in enumerate(ordered, 1)]
+    return found
