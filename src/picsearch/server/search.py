@@ -19,12 +19,17 @@ from ..library.hits import no_good_match
 from ..query import MIN_SCORE_RANGE, SearchQuery
 from . import models
 from .errors import ApiError
+from .paging import ranked_page
 from .pool import LibraryPool
 from .uploads import FORM_OVERHEAD, decode_upload, read_upload
 
 __all__ = ["add_search_routes", "MAX_K", "UPLOAD_PATH", "UploadBudget"]
 
 MAX_K = 200
+#: The deepest a result list pages (start + k): deeper pages cost more each.
+MAX_START = 10_000
+#: ?start=N: a result list a page at a time (the ranks go on from the last page).
+Start = Annotated[int, Query(ge=0, le=MAX_START, description="results to skip: the next page")]
 #: The one route that takes an upload.
 UPLOAD_PATH = "/api/search/image"
 #: Uploads whose image is decoded and searched at once: the memory decoding takes.
@@ -163,16 +168,22 @@ def add_search_routes(app: FastAPI, pool: LibraryPool, max_bytes: int, max_pixel
         literal: Annotated[
             bool, Query(description="search q as written: no dates or places read from it")
         ] = False,
+        start: Start = 0,
     ) -> models.SearchResponse:
         """Photos that match a text; without one, those the filters allow (with none, the
         whole library), newest first. The dates and the library's place names in q
         ("beach in Lisbon summer 2019") become filters unless ``literal``; the answer's
         ``understood`` says which."""
         query = replace(filters, text=q)
-        if q is None and replace(filters, k=_NO_FILTERS.k) == _NO_FILTERS:
-            query = replace(filters, after=_EARLIEST)
+        if q is None and replace(filters, k=_NO_FILTERS.k, folder=None) == _NO_FILTERS:
+            query = replace(query, after=_EARLIEST)  # a folder alone lists its photos too
         echo = _echo(filters, text=q, **({"literal": True} if literal else {}))
-        return await _search(pool, echo, lambda lib: _run(lib, query, understand=not literal))
+
+        def job(lib: Library) -> list[Hit]:
+            run = lambda n: _run(lib, replace(query, k=n), understand=not literal)  # noqa: E731
+            return ranked_page(run, start=start, k=query.k)
+
+        return await _search(pool, echo, job)
 
     @app.post(
         UPLOAD_PATH,
@@ -199,12 +210,15 @@ def add_search_routes(app: FastAPI, pool: LibraryPool, max_bytes: int, max_pixel
     @app.get(
         "/api/items/{item_id}/similar", response_model=models.SearchResponse, responses=_ERRORS
     )
-    async def similar(item_id: models.ItemId, filters: Filters) -> models.SearchResponse:
+    async def similar(
+        item_id: models.ItemId, filters: Filters, start: Start = 0
+    ) -> models.SearchResponse:
         """More like a stored photo (the photo itself left out)."""
 
         def job(lib: Library) -> list[Hit]:
             lib.get(item_id)  # an unknown id is "not found", not a bad query
-            return _run(lib, replace(filters, like=item_id))
+            run = lambda n: _run(lib, replace(filters, like=item_id, k=n))  # noqa: E731
+            return ranked_page(run, start=start, k=filters.k)
 
         return await _search(pool, _echo(filters, like=item_id), job)
 
