@@ -32,7 +32,7 @@ from . import shards, storage
 from .records import concepts_json, photo_json
 from .sources import Item, Unit, item_id, iter_items
 
-__all__ = ["EmbedParams", "embed_unit", "encoder_for", "encoder_loads"]
+__all__ = ["EmbedParams", "concept_bank_for", "embed_unit", "encoder_for", "encoder_loads"]
 
 #: Called after each batch is written: ``on_batch(unit, batches_so_far)``.
 BatchHook = Callable[[Unit, int], None]
