@@ -377,7 +377,7 @@ def test_json_is_one_shape_for_libraries_and_searchers(concepts, tmp_path: Path,
             shapes.append([_shape(hit) for hit in hits if hit["concepts"]])
         assert shapes[0] == shapes[1] and shapes[0]
     assert list(library.search("red", k=1)[0].to_dict()) == [
-        *("rank", "id", "path", "score", "metadata", "concepts", "text")
+        *("rank", "id", "path", "score", "metadata", "concepts", "text", "weak")
     ]
     assert main(["search", "hardware store", "--searcher", str(older), "--json"]) == 0
     (hit, *_) = json.loads(capsys.readouterr().out)
