@@ -620,7 +620,8 @@ def test_auto_screens_scann_on_a_sample_and_builds_faiss_in_full(data, monkeypat
     built = set(chosen["shapes"])
     assert {"faiss/142/AH1", "faiss/71/AH1"} <= built
     scann_won = (screening["winner"] or "").startswith("scann/")
-    assert len([s for s in built if s.startswith("scann/")]) == int(scann_won)
+    informative = screening["target"] >= 0.95  # the sample reached the target
+    assert len([s for s in built if s.startswith("scann/")]) == int(scann_won and informative)
     assert len(index) == N and chosen["recall_bound"] >= 0.95
 
 
@@ -706,3 +707,16 @@ def test_scann_leaves_agree_with_the_queries_dot_products():
     options = IndexOptions(backend="scann", tree=Tree(100, 1), reorder=200, reorder_dtype="float32")
     _, got = ann.build(x, ids, options).search(q, K)
     assert recall(exact_topk(x, ids, q, K), got) >= 0.85
+
+
+def test_scann_is_built_in_full_only_when_it_wins_a_sample_that_reached_the_target():
+    """A sample that cannot reach the recall target compares the engines near
+    its own ceiling: no costly full ScaNN build on that evidence."""
+    from picsearch.ann.auto import full_builds, shapes
+
+    candidates = shapes(["scann", "faiss"], DIM)
+    scann = next(s for s in candidates if s.engine == "scann")
+    faiss_shapes = [s for s in candidates if s.engine == "faiss"]
+    assert full_builds(candidates, scann, informative=True) == [*faiss_shapes, scann]
+    assert full_builds(candidates, scann, informative=False) == faiss_shapes
+    assert full_builds(candidates, faiss_shapes[0], informative=True) == faiss_shapes
