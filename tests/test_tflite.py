@@ -264,10 +264,13 @@ def test_text_graph_takes_three_int32_inputs_and_keeps_its_vectors(
 
 
 def test_index_partitions_every_item_and_quantizes() -> None:
+    assert ScannOptions().checked(items=100_000, dim=8).partitions_to_search == 16
+    assert ScannOptions().checked(items=10_000, dim=8).partitions_to_search == 50
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(500, 16)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    options = ScannOptions(product_quantization=True, dims_per_block=4).checked(items=500, dim=16)
+    options = ScannOptions(product_quantization=True, dims_per_block=4, partitions_to_search=4)
+    options = options.checked(items=500, dim=16)
     assert (options.partitions, options.partitions_to_search) == (22, 4)
     arrays = build_index(vectors, options)
     assert arrays.assignment.shape == (500,) and set(arrays.assignment) <= set(range(22))

@@ -67,7 +67,7 @@ def _tflite_options(export: argparse.ArgumentParser) -> None:
         "--tflite-partitions-to-search",
         type=int,
         metavar="N",
-        help="leaves a query searches (default: all up to 4, else a tenth, at least 4)",
+        help="leaves a query searches (default: those holding about 5,000 items)",
     )
     group.add_argument(
         "--tflite-pq",
