@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -179,6 +180,17 @@ def test_a_year_and_another_number_are_no_day(query: str, after: str, before: st
     """A day is read only where it ends with its year, or is ISO: the 3 counts kids."""
     understood = read(query)
     assert (understood.after, understood.before) == (d(after), d(before))
+
+
+def test_the_day_parser_reads_a_few_words_of_a_long_query() -> None:
+    """A query of 1,000 characters (the HTTP limit) full of dates: the parser sees the
+    words before the first years only, not the whole query (which took over a second)."""
+    pytest.importorskip("dateparser")
+    read("3 May 2019")  # the parser's first call loads its data
+    start = time.perf_counter()
+    understood = read(("3 May 2019 " * 100)[:1000])
+    assert time.perf_counter() - start < 0.3
+    assert understood.after == d("2019-05-03")
 
 
 def test_without_dateparser_a_whole_day_is_its_month(monkeypatch: pytest.MonkeyPatch) -> None:

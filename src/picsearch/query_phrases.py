@@ -175,11 +175,15 @@ def _lead_start(keys: Sequence[str], start: int) -> int:
     return start - 1 if start and keys[start - 1] in _LEADS else start
 
 
-#: A day written in full names a year and one more number ("3 May 2019", "2019-05-03").
-_MAY_NAME_A_DAY = re.compile(r"\b(19|20)\d\d\b")
-#: A day as the parser found it: ending with its year ("May 3rd, 2019", "03/05/2019"),
-#: or ISO. Not "May 2019 3" in "May 2019 3 kids", where the 3 counts kids.
+#: A word that holds a year: a day written in full ends with one ("3 May 2019",
+#: "May 3rd, 2019", "12/05/2019") or is one ("2019-05-03").
+_HOLDS_A_YEAR = re.compile(r"\b(19|20)\d\d\b")
+#: A day as the parser found it: ending with its year, or ISO. Not "May 2019 3" in
+#: "May 2019 3 kids", where the 3 counts kids.
 _WHOLE_DAY = re.compile(r"(\b(19|20)\d\d$)|(\b(19|20)\d\d-\d\d-\d\d\b)")
+#: The words before a year a day may take ("on Sunday 3 May 2019"), and the years
+#: looked at: the parser is given these few words, never a whole long query.
+_DAY_WORDS, _YEARS_TRIED = 4, 3
 #: dateparser reads only whole dates, in English: "may", "march" or "fall" alone and
 #: phrases relative to today (which the grammar reads as spans) are left alone.
 _WHOLE_DATES = {
@@ -192,20 +196,33 @@ _WHOLE_DATES = {
 def _take_day(words: list[str]) -> tuple[Span, list[str]] | None:
     """The first day written in full in ``words``, read by ``dateparser`` (the grammar
     alone where it is not installed), as that day's span; and the other words."""
-    text = " ".join(words)
-    if not _MAY_NAME_A_DAY.search(text) or len(re.findall(r"\d+", text)) < 2:
-        return None  # no day and year to find: spare the parser's cost
+    years = [at for at, word in enumerate(words) if _HOLDS_A_YEAR.search(word)]
+    for at in years[:_YEARS_TRIED]:
+        first = max(0, at - _DAY_WORDS)
+        window = " ".join(words[first : at + 1])
+        if len(re.findall(r"\d+", window)) < 2:
+            continue  # a year alone: no day to find, spare the parser
+        day = _parse_day(window)
+        if day is None:
+            continue
+        moment, used = day
+        begin = at + 1 - used
+        if begin and _key(words[begin - 1]) in (*_LEADS, "on"):
+            begin -= 1
+        return (moment, moment + dt.timedelta(days=1)), words[:begin] + words[at + 1 :]
+    return None
+
+
+def _parse_day(window: str) -> tuple[dt.date, int] | None:
+    """The day ``window`` ends with, and how many of its last words say it."""
     try:
         from dateparser.search import search_dates
     except ImportError:
         return None
-    for phrase, moment in search_dates(text, languages=["en"], settings=_WHOLE_DATES) or ():
-        if _WHOLE_DAY.search(phrase.strip()) and (at := text.find(phrase)) >= 0:
-            before, after = text[:at].split(), text[at + len(phrase) :].split()
-            if before and _key(before[-1]) in (*_LEADS, "on"):
-                before.pop()
-            day = moment.date()
-            return (day, day + dt.timedelta(days=1)), before + after
+    for phrase, moment in search_dates(window, languages=["en"], settings=_WHOLE_DATES) or ():
+        phrase = phrase.strip()
+        if _WHOLE_DAY.search(phrase) and window.endswith(phrase):
+            return moment.date(), len(phrase.split())
     return None
 
 
