@@ -26,6 +26,19 @@ pytest.importorskip("schemathesis")
 
 CHECKS = "not_a_server_error,response_schema_conformance"
 EXAMPLES = int(os.environ.get("PICSEARCH_FUZZ_EXAMPLES", "25"))
+WARNINGS = ",".join(
+    [
+        "missing_auth",
+        "base_url_mismatch",
+        "validation_mismatch",
+        "missing_deserializer",
+        "unused_openapi_auth",
+        "unsupported_regex",
+        "method_not_allowed",
+        "unresolvable_reference",
+        "rate_limited",
+    ]
+)
 
 
 @pytest.fixture
@@ -80,8 +93,11 @@ def test_the_api_answers_as_its_schema_says(server: str, tmp_path: Path) -> None
         "--request-timeout=20",
         "--generation-database=none",
         "--no-color",
+        # Every warning but missing test data: undoing a move needs a move of this
+        # library, which generated requests never name (their 404 is the right answer).
+        f"--warnings={WARNINGS}",
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     report = done.stdout + done.stderr
     assert done.returncode == 0, report[-6000:]
-    assert "No issues found" in report and "10 selected / 10 total" in report, report[-6000:]
+    assert "No issues found" in report and "17 selected / 17 total" in report, report[-6000:]

@@ -205,12 +205,15 @@ def test_moves_are_refused_with_a_reason(client: TestClient, tmp_path: Path) -> 
         ({"keeper": keeper, "move": [keeper], "folder": outside}, 409, "not a copy"),
         ({"keeper": keeper, "move": [copy], "folder": "moved"}, 400, "absolute"),
         ({"keeper": keeper, "move": [copy], "folder": inside}, 409, "inside"),
-        ({"keeper": 999, "move": [copy], "folder": outside}, 409, "no group"),
+        ({"keeper": 999, "move": [copy], "folder": outside}, 404, "no group"),
     ]
     for body, status, words in cases:
         answer = client.post("/api/duplicates/move", json={**body, "confirm": True})
         assert answer.status_code == status, (body, answer.text)
         assert words in answer.json()["error"]["message"]
+    plan = client.post("/api/duplicates/move", json={**cases[0][0], "move": [copy, others]})
+    assert plan.status_code == 200  # a plan says what would move, and what would not
+    assert len(plan.json()["moves"]) == 1 and "not a copy" in plan.json()["skipped"][0]
     foreign = client.post(
         "/api/duplicates/move",
         json={"keeper": keeper, "move": [copy], "folder": outside, "confirm": True},

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 from fastapi import FastAPI, Query
 
@@ -18,6 +18,7 @@ from . import models
 from .browse_models import (
     CURSOR_PATTERN,
     MAX_PAGE,
+    AbsolutePath,
     FolderModel,
     FoldersResponse,
     ListedModel,
@@ -62,7 +63,7 @@ def add_browse_routes(app: FastAPI, browsers: BrowserPerThread) -> None:
         cursor: str | None = Query(
             None, pattern=CURSOR_PATTERN, description="where to go on: 'next' of the last page"
         ),
-        folder: str | None = Query(None, min_length=1, max_length=4096, description="under it"),
+        folder: Annotated[AbsolutePath | None, Query(description="under it")] = None,
         country: str | None = Query(None, min_length=1, max_length=200, description="taken in"),
         city: str | None = Query(None, min_length=1, max_length=200, description="and city"),
     ) -> TimelinePage:
@@ -91,11 +92,13 @@ def add_browse_routes(app: FastAPI, browsers: BrowserPerThread) -> None:
             ]
         )
 
+    _add_folder_and_place_routes(app, browsers)
+
+
+def _add_folder_and_place_routes(app: FastAPI, browsers: BrowserPerThread) -> None:
     @app.get("/api/folders", response_model=FoldersResponse, responses=_ERRORS)
     async def folders(
-        path: str | None = Query(
-            None, min_length=1, max_length=4096, description="a folder (none: the roots)"
-        ),
+        path: Annotated[AbsolutePath | None, Query(description="none: the roots")] = None,
     ) -> FoldersResponse:
         """The folders of the library's photos, with counts: the roots, or one's subfolders."""
         asked = _folder(path)

@@ -3,11 +3,15 @@ duplicate actions, for the OpenAPI schema."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, Field
 
 __all__ = [
     "MAX_PAGE",
     "CURSOR_PATTERN",
+    "ABSOLUTE",
+    "AbsolutePath",
     "ListedModel",
     "TimelinePage",
     "MonthModel",
@@ -32,6 +36,22 @@ __all__ = [
 MAX_PAGE = 200
 #: A page cursor: the capture time (Unix nanoseconds) and id of the last photo seen.
 CURSOR_PATTERN = r"^-?[0-9]{1,19}\.[0-9]{1,19}$"
+#: An absolute path (one with a NUL byte names no file).
+ABSOLUTE = r"^/[^\x00]*$"
+
+
+def _absolute(path: str) -> str:
+    if not path.startswith("/") or "\x00" in path:
+        raise ValueError("give an absolute path, such as /home/me/Pictures")
+    return path
+
+
+#: A folder given by its absolute path: the schema says the pattern, the message says why.
+AbsolutePath = Annotated[
+    str,
+    Field(min_length=1, max_length=4096, json_schema_extra={"pattern": ABSOLUTE}),
+    AfterValidator(_absolute),
+]
 
 
 class ListedModel(BaseModel):
@@ -87,7 +107,7 @@ class MoveRequest(BaseModel):
     move: list[int] = Field(
         min_length=1, max_length=MAX_PAGE, description="ids of its copies to move"
     )
-    folder: str = Field(min_length=1, max_length=4096, description="where to move them")
+    folder: AbsolutePath = Field(description="where to move them")
     confirm: bool = Field(False, description="false: only say what would move")
     threshold: float | None = Field(None, gt=0, le=1, description="as /api/duplicates took")
 

@@ -77,6 +77,10 @@ def add_duplicate_routes(app: FastAPI, pool: LibraryPool, browsers: BrowserPerTh
 
         return DuplicatesResponse(threshold=chosen, groups=await pool.run(job))
 
+    _add_move_routes(app, pool, browsers)
+
+
+def _add_move_routes(app: FastAPI, pool: LibraryPool, browsers: BrowserPerThread) -> None:
     @app.post("/api/duplicates/move", response_model=MoveResponse, responses=_WRITE_ERRORS)
     async def move(request: Request, body: MoveRequest) -> MoveResponse:
         """Move a group's copies into a folder (``confirm``: false only plans it). The
@@ -85,16 +89,21 @@ def add_duplicate_routes(app: FastAPI, pool: LibraryPool, browsers: BrowserPerTh
         dups = _needed()
         target = _target(body.folder, await browsers.run(lambda b: b.folders().roots()))
 
-        def job(lib: Library) -> Any:
-            group = _chosen_group(dups, lib, body)
+        def job(lib: Library) -> tuple[Any, list[str]]:
+            group, left_out = _chosen_group(dups, lib, body)
+            if body.confirm and left_out:  # a move does only what was asked, or nothing
+                raise ApiError(404 if group is None else 409, f"{left_out[0]}: reload")
+            if group is None:
+                return dups.MoveReport([], dry_run=True), left_out
             try:
-                return dups.move_duplicates(
+                report = dups.move_duplicates(
                     [group], target, dry_run=not body.confirm, library=lib.path
                 )
             except InvalidInput as exc:
                 raise ApiError(400, str(exc)) from None
+            return report, left_out
 
-        report = await pool.run(job)
+        report, left_out = await pool.run(job)
         return MoveResponse(
             moved=not report.dry_run,
             moves=[
@@ -106,7 +115,7 @@ def add_duplicate_routes(app: FastAPI, pool: LibraryPool, browsers: BrowserPerTh
                 )
                 for m in report.moves
             ],
-            skipped=[f"{path_text(s)}: {reason}" for s, reason in report.skipped],
+            skipped=[f"{path_text(s)}: {reason}" for s, reason in report.skipped] + left_out,
             log=None if report.log_path is None else path_text(report.log_path),
         )
 
@@ -162,24 +171,22 @@ def _target(folder: str, roots: list[bytes]) -> str:
     return real
 
 
-def _chosen_group(dups: Any, lib: Library, body: MoveRequest) -> Any:
-    """The group of ``body.keeper`` as found now, with that keeper and only the asked
-    copies: a photo that is not a near-duplicate of the keeper is never moved."""
+def _chosen_group(dups: Any, lib: Library, body: MoveRequest) -> tuple[Any | None, list[str]]:
+    """The group of ``body.keeper`` as found now, with that keeper and those of the asked
+    copies that are in it (a photo that is not a near-duplicate of the keeper is never
+    moved), and why each other asked photo is left out. None: the keeper is in no group."""
     chosen = dups.DEFAULT_THRESHOLD if body.threshold is None else body.threshold
     for group in dups.find_duplicates(lib, threshold=chosen):
-        ids = {m.id for m in group.members}
-        if body.keeper not in ids:
+        copies = {m.id for m in group.members} - {body.keeper}
+        if len(copies) == len(group.members):  # the keeper is not in this one
             continue
-        strays = sorted(set(body.move) - ids)
-        if strays or body.keeper in body.move:
-            raise ApiError(
-                409,
-                f"photo {(strays or [body.keeper])[0]} is not a copy to move in the group of "
-                f"{body.keeper}: reload the duplicates",
-            )
-        kept = [m for m in group.members if m.id == body.keeper or m.id in body.move]
-        return replace(group, members=kept, keeper=body.keeper)
-    raise ApiError(409, f"photo {body.keeper} is in no group of near-duplicates now: reload")
+        left_out = [
+            f"photo {i} is not a copy to move in the group of {body.keeper}"
+            for i in sorted(set(body.move) - copies)
+        ]
+        kept = [m for m in group.members if m.id == body.keeper or m.id in copies & set(body.move)]
+        return replace(group, members=kept, keeper=body.keeper), left_out
+    return None, [f"photo {body.keeper} is in no group of near-duplicates now"]
 
 
 def _group(lib: Library, group: Any) -> DupGroup:

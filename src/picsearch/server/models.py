@@ -19,10 +19,6 @@ __all__ = [
     "InfoModel",
     "HealthModel",
     "TokenRequest",
-    "MemberModel",
-    "PairModel",
-    "GroupModel",
-    "DuplicatesResponse",
     "STANDARD_KEYS",
     "PHOTO_KEYS",
     "PlaceModel",
@@ -157,34 +153,6 @@ class HealthModel(BaseModel):
 
 class TokenRequest(BaseModel):
     token: str = Field(max_length=1024)
-
-
-class MemberModel(BaseModel):
-    id: int
-    name: str
-    path: str
-    width: int
-    height: int
-    size: int
-    mtime: float
-    thumbnail: str
-
-
-class PairModel(BaseModel):
-    a: int
-    b: int
-    score: float = Field(description="cosine similarity of the two photos")
-
-
-class GroupModel(BaseModel):
-    keeper: int = Field(description="the id of the photo to keep")
-    members: list[MemberModel] = Field(description="keeper first")
-    pairs: list[PairModel]
-
-
-class DuplicatesResponse(BaseModel):
-    threshold: float
-    groups: list[GroupModel] = Field(description="largest first")
 
 
 def photo_fields(item_id: int, path: str, metadata: dict[str, Any]) -> dict[str, Any]:

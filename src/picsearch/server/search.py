@@ -207,6 +207,10 @@ def add_search_routes(app: FastAPI, pool: LibraryPool, max_bytes: int, max_pixel
             async with searching:
                 return await _search(pool, _echo(filters, image=name), job)
 
+    _add_similar_route(app, pool)
+
+
+def _add_similar_route(app: FastAPI, pool: LibraryPool) -> None:
     @app.get(
         "/api/items/{item_id}/similar", response_model=models.SearchResponse, responses=_ERRORS
     )
