@@ -192,14 +192,16 @@ function search(url, options, describe) {
     const found = await api(`${url}&${params}`, { ...options, signal: controller.signal });
     const hits = found.hits;
     const next = paged && hits.length === PAGE ? (start || 0) + PAGE : null;
-    return { items: hits, next, took: found.took_ms };
+    return { items: hits, next, took: found.took_ms, understood: found.understood };
   };
   return startFeed(fetchPage, {
     done: (feed, page) => {
       const count = feed.count;
       const more = feed.finished ? "" : "+";
-      setStatus(count ? `${count}${more} photo${count === 1 ? "" : "s"} ${describe} · ${Math.round(page.took)} ms`
-        : `No photos ${describe}`);
+      // What the words said of when and where ("taken 2019-06-01..2019-08-31; searching ...").
+      const understood = page && page.understood ? ` · ${page.understood.summary}` : "";
+      setStatus((count ? `${count}${more} photo${count === 1 ? "" : "s"} ${describe} · ${Math.round(page.took)} ms`
+        : `No photos ${describe}`) + understood);
     },
   });
 }
