@@ -152,7 +152,7 @@ def test_typing_a_query_shows_the_expected_photo_first(page, tmp_path: Path) -> 
 def test_the_status_says_when_the_words_said(page) -> None:
     page.locator("#q").fill("a cat in 1999")
     status = page.locator("#status")
-    sync_api.expect(status).to_contain_text('No photos for “a cat in 1999”')
+    sync_api.expect(status).to_contain_text("No photos for “a cat in 1999”")
     sync_api.expect(status).to_contain_text('taken 1999-01-01..1999-12-31; searching "a cat"')
 
 
