@@ -244,8 +244,14 @@ def db(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
 def test_cli_reads_when_and_where_and_says_so(db: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "search", "red in Lisbon summer 2019", "--db", db, "--json")
     assert code == 0, err
-    assert [Path(hit["path"]).name for hit in json.loads(out)] == ["lisbon.jpg"]
+    hits = json.loads(out)
+    assert [Path(hit["path"]).name for hit in hits] == ["lisbon.jpg"]
     assert 'picsearch: taken 2019-06-01..2019-08-31, place Lisbon; searching "red"' in err
+    understood = hits[0]["understood"]
+    assert (understood["text"], understood["place"]) == ("red", "Lisbon")
+    assert (understood["after"], understood["before"]) == ("2019-06-01", "2019-09-01")
+    code, out, _ = run(capsys, "search", "red", "--db", db, "--json")
+    assert code == 0 and all("understood" not in hit for hit in json.loads(out))
 
 
 def test_cli_phrases_alone_are_a_filter_only_search(

@@ -25,11 +25,19 @@ def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2))
 
 
-def print_hits(hits: Sequence[Hit], *, as_json: bool, with_id: bool = False) -> None:
+def print_hits(
+    hits: Sequence[Hit],
+    *,
+    as_json: bool,
+    with_id: bool = False,
+    understood: dict[str, Any] | None = None,
+) -> None:
     """Search results: a JSON array, or a line each (rank, score, [id,] path), the weak
-    matches after a line that says so."""
+    matches after a line that says so. ``understood`` (what the words said of when and
+    where) goes into each JSON hit, so the output stays an array."""
     if as_json:
-        print_json([hit.to_dict() for hit in hits])
+        extra = {"understood": understood} if understood else {}
+        print_json([hit.to_dict() | extra for hit in hits])
         return
     weak_shown = False
     for hit in hits:

@@ -10,7 +10,7 @@ from ..errors import InvalidInput
 from ..library import Hit, Library
 from ..library.hits import no_good_match
 from ..query import SearchQuery
-from ..query_phrases import describe, understand
+from ..query_phrases import Understood, describe, understand
 from .output import print_hits, summary
 from .parser import Commands, add_command, db_option, json_option, k_option
 
@@ -71,11 +71,12 @@ def register(commands: Commands) -> None:
 
 
 def _run_search(args: argparse.Namespace) -> int:
+    understood: Understood | None = None
     if args.searcher:
         hits, empty = _search_searcher(args), False
     else:
-        hits, empty = _search_library(args)
-    print_hits(hits, as_json=args.json)
+        hits, empty, understood = _search_library(args)
+    print_hits(hits, as_json=args.json, understood=understood.to_dict() if understood else None)
     if empty:
         summary("the library is empty: run 'picsearch index FOLDER' first")
     elif not hits:
@@ -111,16 +112,18 @@ def _query(args: argparse.Namespace) -> SearchQuery:
     return SearchQuery(text=args.query, **fields)
 
 
-def _search_library(args: argparse.Namespace) -> tuple[list[Hit], bool]:
-    """The hits, and whether the library is empty (which says why nothing matched)."""
+def _search_library(args: argparse.Namespace) -> tuple[list[Hit], bool, Understood | None]:
+    """The hits, whether the library is empty (which says why nothing matched), and
+    what the words said of when and where (None when nothing or ``--literal``)."""
+    understood = None
     with Library(args.db, create=False) as library:
         if args.query is not None and not args.literal:
-            _read_phrases(args, library.place_names())
+            understood = _read_phrases(args, library.place_names())
         hits = library.search(_query(args))
-        return hits, not len(library)
+        return hits, not len(library), understood
 
 
-def _read_phrases(args: argparse.Namespace, places: list[str]) -> None:
+def _read_phrases(args: argparse.Namespace, places: list[str]) -> Understood | None:
     """Turn the dates and places the words state into filters (flags given by hand
     win over them), and say on stderr what was understood."""
     understood = understand(
@@ -130,13 +133,14 @@ def _read_phrases(args: argparse.Namespace, places: list[str]) -> None:
         dates=args.after is None and args.before is None,
     )
     if not understood.any:
-        return
+        return None
     args.query = understood.text
     if understood.after is not None:
         args.after, args.before = understood.after, understood.before
     if understood.place is not None:
         args.place = understood.place
     summary(f"picsearch: {describe(understood)}")
+    return understood
 
 
 def _search_searcher(args: argparse.Namespace) -> list[Hit]:
