@@ -10,8 +10,8 @@ writes one LibRaw opens, as tests/test_formats.py does). HEIC files carry a
 1. indexing cost per photo of each format against plain JPEG at the same pixel
    count (interleaved rounds, best of several): the per-photo work that depends on
    the format (read and hash, decode for the default model's 256 pixels, metadata),
-   and a whole ``Library.index`` with the colour-histogram model, whose embedding
-   costs next to nothing (it decodes for 32 pixels);
+   and a whole ``Library.index`` as a user runs it (the default model, concepts
+   ``fast``; ``--model tiny --concepts off`` shows the decode's share alone);
 2. metadata and place lookup per photo (the place index loaded once, timed apart);
 3. filter-only search over 100,000 synthetic rows written into a real catalog,
    p50/p99;
@@ -20,6 +20,7 @@ writes one LibRaw opens, as tests/test_formats.py does). HEIC files carry a
    is installed) and without, and ``dateparser`` alone for comparison.
 
     python benchmarks/real_library.py [--size 2016x1512] [--rounds 3] [--rows 100000]
+        [--model default] [--concepts fast]
 """
 
 from __future__ import annotations
@@ -214,31 +215,37 @@ def per_photo_work(paths: list[Path]) -> Callable[[], None]:
     return job
 
 
-def whole_index(folder: Path, scratch: Path) -> Callable[[], None]:
-    """A fresh library indexing ``folder`` with the colour-histogram model."""
+def whole_index(folder: Path, scratch: Path, model: str, concepts: str) -> Callable[[], None]:
+    """A fresh library indexing ``folder`` with ``model`` at the ``concepts`` level."""
 
     def job() -> None:
         shutil.rmtree(scratch, ignore_errors=True)
         scratch.mkdir(parents=True)
-        with picsearch.open(scratch / "lib.db", model="tiny") as lib:
-            summary = lib.index([folder], concepts="off", workers=1)
+        with picsearch.open(scratch / "lib.db", model=model) as lib:
+            summary = lib.index([folder], concepts=concepts, workers=1)
         assert not summary.skipped, summary.skipped
 
     return job
 
 
-def measure_indexing(written: dict[str, list[Path]], work: Path, rounds: int) -> None:
+def measure_indexing(
+    written: dict[str, list[Path]], work: Path, rounds: int, model: str, concepts: str
+) -> None:
     count = len(written["jpeg"])
     width, height = Image.open(written["jpeg"][0]).size
     print(f"\n## 1. Indexing, {count} photos of {width}x{height} per format, best of {rounds}")
     work_jobs = {fmt: per_photo_work(paths) for fmt, paths in written.items()}
     index_jobs = {
-        fmt: whole_index(paths[0].parent, work / f"index-{fmt}") for fmt, paths in written.items()
+        fmt: whole_index(paths[0].parent, work / f"index-{fmt}", model, concepts)
+        for fmt, paths in written.items()
     }
     decoded = best_of_interleaved(work_jobs, rounds)
     indexed = best_of_interleaved(index_jobs, rounds)
     targets = {"jpeg": "", "heic": "<= 1.5", "avif": "<= 1.5", "dng": "<= 2 (preview)"}
-    print(f"read+decode at {RESIZE_SIZE}px+metadata and whole index (tiny model, workers=1)")
+    print(
+        f"read+decode at {RESIZE_SIZE}px+metadata and whole index"
+        f" (model {model}, concepts {concepts}, workers=1)"
+    )
     print(
         "| format | read+decode ms/photo | x JPEG | index ms/photo | photos/s | x JPEG | target |"
     )
@@ -462,6 +469,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", default="2016x1512", help="every photo's pixel size, WxH")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of each timing")
+    parser.add_argument(
+        "--model", default="default", help="the model indexing uses (tiny: the decode share)"
+    )
+    parser.add_argument("--concepts", default="fast", help="the concept level indexing runs")
     parser.add_argument("--rows", type=int, default=100_000, help="synthetic catalog rows")
     args = parser.parse_args()
     width, height = (int(side) for side in args.size.split("x"))
@@ -473,7 +484,7 @@ def main() -> None:
         print(
             f"wrote {sum(map(len, written.values()))} files in {time.perf_counter() - start:.0f} s"
         )
-        measure_indexing(written, work, args.rounds)
+        measure_indexing(written, work, args.rounds, args.model, args.concepts)
         measure_metadata(written, args.rounds)
         measure_filters(work, args.rows)
         with picsearch.open(work / "index-jpeg" / "lib.db", create=False) as lib:
