@@ -260,14 +260,17 @@ def _screen(
     size: int,
 ) -> tuple[list[Shape], dict[str, Any]]:
     """The shapes to build in full: every FAISS shape, and a ScaNN shape only
-    if it beats them all on a sample.
+    if it beats them all on a sample at the recall target.
 
     ScaNN's build costs several times FAISS's and grows with N (its anisotropic
-    codes train on every vector), so every shape is first tuned on a sample
-    of ``size`` vectors. A sample holds fewer close neighbours than the whole
-    collection and may not reach the target at all within 10 % of the
-    leaves: the shapes are compared at what the best of them reaches there,
-    if that is lower."""
+    codes train on every vector), so shapes are first tuned on a sample of
+    ``size`` vectors. A sample holds fewer close neighbours than the whole
+    collection and, its re-ranking copy int8 like the full index's, may not
+    reach the target at all within 10 % of the leaves: the FAISS shapes (the
+    cheap builds) go first, and when they cannot reach the target there the
+    sample cannot tell the engines apart at it, so ScaNN is not built on it
+    either. Otherwise the shapes are compared at what the best reaches, if
+    that is lower than the target."""
     started = time.perf_counter()
     rng = np.random.default_rng(options.seed + 1)
     pick = np.sort(rng.choice(rest, size=size, replace=False))
@@ -275,20 +278,24 @@ def _screen(
     few = queries.head(TUNE_QUERIES)
     truth = _exact_top(few.vectors, vectors, pick)
     few = Queries(few.vectors, np.where(truth >= 0, ids[truth.clip(0)], -1))
-    built, builds = [], {}
-    for shape in candidates:
+    ordered = sorted(candidates, key=lambda shape: shape.engine == "scann")  # FAISS first
+    built: list[tuple[Shape, AnnIndex]] = []
+    builds: dict[str, float] = {}
+    reach = 0.0
+    for shape in ordered:
+        if shape.engine == "scann" and reach - SCREEN_SLACK < options.recall_target:
+            break  # the sample cannot judge the engines at the target
         start = time.perf_counter()
-        built.append(AnnIndex.build(sample, ids[pick], shape.options(options, size)))
+        index = AnnIndex.build(sample, ids[pick], shape.options(options, size))
         builds[shape.key(size)] = round(time.perf_counter() - start, 3)
-    reach = max(recall_bound(measure_setting(ix, leaf_cap(ix), REORDERS[-1], few)) for ix in built)
+        built.append((shape, index))
+        reach = max(reach, recall_bound(measure_setting(index, leaf_cap(index), REORDERS[-1], few)))
     goal = min(options.recall_target, reach - SCREEN_SLACK)
     frontier: list[Setting] = []
-    for index in built:
+    for _, index in built:
         frontier += find_frontier(index, few, goal, work_budget(frontier))[0]
     best, why = choose_setting(frontier, few, options.tune_by)
-    winner = next(
-        (s for s, ix in zip(candidates, built, strict=True) if best and ix is best.index), None
-    )
+    winner = next((shape for shape, index in built if best and index is best.index), None)
     full = full_builds(candidates, winner, informative=goal >= options.recall_target)
     return full, {
         "sample": size,
