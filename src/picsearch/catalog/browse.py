@@ -10,10 +10,10 @@ one beside its Library. The folder tree is read once and kept until the file cha
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..photo_info import file_time_info
 from .file import Database, open_database
@@ -27,6 +27,8 @@ BROWSE_SCHEMA = """
 CREATE INDEX IF NOT EXISTS photo_info_place ON photo_info(country, city, taken_ns);
 CREATE INDEX IF NOT EXISTS photo_info_month ON photo_info(substr(taken, 1, 7), taken_ns);
 """
+
+T = TypeVar("T")
 
 #: (capture time in Unix nanoseconds, id) of the last photo of a page: the next page
 #: starts after it.
@@ -61,6 +63,8 @@ class Month:
 
 
 _ITEM = "i.id, i.path_bytes, i.width, i.height, i.size"
+#: The month of a capture time, as the month index has it.
+_MONTH = "substr(taken, 1, 7)"
 
 
 class Browser:
@@ -68,7 +72,7 @@ class Browser:
 
     def __init__(self, path: Path) -> None:
         self._db: Database = open_database(path)
-        self._tree: FolderTree | None = None
+        self._kept_values: dict[str, Any] = {}
         self._state: tuple[int, int] | None = None
 
     def close(self) -> None:
@@ -106,26 +110,41 @@ class Browser:
     ) -> list[Listed]:
         where: list[str] = ["(p.taken_ns, p.item_id) < (?, ?)"]
         values: list[int | str | bytes] = [*cursor]
-        # CROSS JOIN fixes the loop order: the time index first (it gives the order),
-        # unless a small folder is asked for: its few paths first, then sorted.
-        join = "photo_info p CROSS JOIN items i"
-        if country is not None:
-            where.append("p.country = ?")
-            values.append(country)
-        if city is not None:
-            where.append("p.city = ?")
-            values.append(city)
+        source = "photo_info p"
+        for column, value in (("country", country), ("city", city)):
+            if value is not None:
+                where.append(f"p.{column} = ?")
+                values.append(value)
         if folder is not None:
             where.append("i.path_bytes >= ? AND i.path_bytes < ?")
             values += _prefix_range(folder)
-            if not self._is_large(folder):
-                join = "items i CROSS JOIN photo_info p"
-        rows = self._db.execute(
-            f"SELECT {_ITEM}, p.taken, p.taken_ns FROM {join} ON p.item_id = i.id"
-            f" WHERE {' AND '.join(where)} ORDER BY p.taken_ns DESC, p.item_id DESC LIMIT ?",
+            # CROSS JOIN fixes the loop order: the time index first (it gives the
+            # order), unless the folder is small: its paths first, then sorted.
+            order = (
+                ("photo_info p", "items i")
+                if self._is_large(folder)
+                else ("items i", "photo_info p")
+            )
+            source = f"{order[0]} CROSS JOIN {order[1]} ON p.item_id = i.id"
+        # Ids first, from the indexes alone; then the rows of the page's few photos.
+        found = self._db.execute(
+            f"SELECT p.item_id FROM {source} WHERE {' AND '.join(where)}"
+            " ORDER BY p.taken_ns DESC, p.item_id DESC LIMIT ?",
             [*values, limit],
+        ).fetchall()
+        return self._listed_in_order([item_id for (item_id,) in found])
+
+    def _listed_in_order(self, ids: list[int]) -> list[Listed]:
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        rows = self._db.execute(
+            f"SELECT {_ITEM}, p.taken, p.taken_ns FROM items i JOIN photo_info p"
+            f" ON p.item_id = i.id WHERE i.id IN ({marks})",
+            ids,
         )
-        return [_listed(row) for row in rows]
+        listed = {row.id: row for row in map(_listed, rows)}
+        return [listed[i] for i in ids if i in listed]
 
     def _file_time_page(self, limit: int, cursor: Cursor, folder: bytes | None) -> list[Listed]:
         """Photos with no photo_info row (an older library): known by their file time."""
@@ -146,15 +165,25 @@ class Browser:
         """Whether some photo has no photo_info row (photo_info rows leave with their
         photo, so the counts tell)."""
         count = "SELECT (SELECT count(*) FROM items) - (SELECT count(*) FROM photo_info)"
-        return bool(self._db.execute(count).fetchone()[0])
+        return bool(self._kept("missing", lambda: self._db.execute(count).fetchone()[0]))
+
+    def _kept(self, name: str, compute: Callable[[], T]) -> T:
+        """``compute()``, kept until the library file changes (a commit by any
+        connection changes data_version; this one's own writes, total_changes)."""
+        state = (self._db.execute("PRAGMA data_version").fetchone()[0], self._db.total_changes)
+        if state != self._state:
+            self._kept_values.clear()
+            self._state = state
+        if name not in self._kept_values:
+            self._kept_values[name] = compute()
+        return self._kept_values[name]
 
     def months(self) -> list[Month]:
         """Every month with photos, newest first, with its count."""
-        rows = self._db.execute(
-            "SELECT substr(taken, 1, 7) AS month, count(*), max(taken_ns) FROM photo_info"
-            " GROUP BY month"
-        ).fetchall()
-        found = {month: (count, newest) for month, count, newest in rows}
+        return self._kept("months", self._months)
+
+    def _months(self) -> list[Month]:
+        found = dict(self._known_months())
         if self._rows_missing():
             for row in self._file_time_page(2**62, (2**63 - 1, 2**63 - 1), None):
                 count, newest = found.get(row.taken[:7], (0, row.taken_ns))
@@ -164,10 +193,31 @@ class Browser:
             for month, (count, newest) in sorted(found.items(), reverse=True)
         ]
 
+    def _known_months(self) -> Iterable[tuple[str, tuple[int, int]]]:
+        """(month, (photos, newest capture time)), newest first: one month at a time
+        down the month index (a GROUP BY would read every photo's row)."""
+        month = "9999-99"
+        while True:
+            below = self._db.execute(
+                f"SELECT {_MONTH} FROM photo_info WHERE {_MONTH} < ? ORDER BY {_MONTH} DESC"
+                " LIMIT 1",
+                (month,),
+            ).fetchone()
+            if below is None:
+                return
+            month = below[0]
+            count, newest = self._db.execute(
+                f"SELECT count(*), max(taken_ns) FROM photo_info WHERE {_MONTH} = ?", (month,)
+            ).fetchone()
+            yield month, (count, newest)
+
     # -- places -------------------------------------------------------------------------
     def places(self, country: str | None = None) -> list[tuple[str, int]]:
         """(country, photos) for every country, most photos first; with ``country``, its
         (city, photos)."""
+        return self._kept(f"places:{country}", lambda: self._places(country))
+
+    def _places(self, country: str | None) -> list[tuple[str, int]]:
         if country is None:
             rows = self._db.execute(
                 "SELECT country, count(*) FROM photo_info WHERE country IS NOT NULL"
@@ -184,11 +234,11 @@ class Browser:
     # -- folders ------------------------------------------------------------------------
     def folders(self) -> FolderTree:
         """The folders of the library's photos, with counts (kept until the file changes)."""
-        state = (self._db.execute("PRAGMA data_version").fetchone()[0], self._db.total_changes)
-        if self._tree is None or state != self._state:
-            paths = (bytes(p) for (p,) in self._db.execute("SELECT path_bytes FROM items"))
-            self._tree, self._state = folder_tree(paths), state
-        return self._tree
+        return self._kept("folders", self._folder_tree)
+
+    def _folder_tree(self) -> FolderTree:
+        paths = (bytes(p) for (p,) in self._db.execute("SELECT path_bytes FROM items"))
+        return folder_tree(paths)
 
     def _is_large(self, folder: bytes) -> bool:
         tree = self.folders()

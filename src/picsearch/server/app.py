@@ -57,9 +57,12 @@ def create_app(
     pool = LibraryPool(library_path, workers=workers)
     folder = Path(thumbnail_dir) if thumbnail_dir else default_folder(pool.library_path)
 
+    browsers = BrowserPerThread(pool)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        browsers.close()
         pool.close()
 
     app = FastAPI(
@@ -85,7 +88,6 @@ def create_app(
     add_search_routes(app, pool, max_upload_bytes, max_upload_pixels)
     add_item_routes(app, pool, thumbnails)
     add_library_routes(app, pool)
-    browsers = BrowserPerThread(pool)
     add_browse_routes(app, browsers)
     add_duplicate_routes(app, pool, browsers)
     return app

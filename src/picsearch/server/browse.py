@@ -3,9 +3,11 @@ months, the folders and the places, each with counts."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, TypeVar
 
 from fastapi import FastAPI, Query
@@ -13,7 +15,6 @@ from fastapi import FastAPI, Query
 from ..catalog.browse import Browser, Cursor, Listed
 from ..catalog.folders import FolderTree
 from ..display import path_text
-from ..library import Library
 from . import models
 from .browse_models import (
     CURSOR_PATTERN,
@@ -36,24 +37,32 @@ __all__ = ["add_browse_routes", "BrowserPerThread"]
 T = TypeVar("T")
 _ERRORS = models.ERROR_RESPONSES
 _LARGEST = 2**63 - 1
+#: Threads that answer browse requests at once.
+BROWSE_THREADS = 2
 
 
 class BrowserPerThread:
-    """A Browser for each of the pool's threads (an SQLite connection stays in the
-    thread that opened it), opened on its first job."""
+    """Threads of their own that answer the browse routes, each with a Browser (an
+    SQLite connection stays in the thread that opened it): a page of the timeline
+    never waits behind a search or a slow /api/info on the library's threads."""
 
-    def __init__(self, pool: LibraryPool) -> None:
-        self.pool = pool
+    def __init__(self, pool: LibraryPool, *, threads: int = BROWSE_THREADS) -> None:
+        self.path = pool.library_path
+        self._threads = ThreadPoolExecutor(threads, thread_name_prefix="picsearch-browse")
         self._local = threading.local()
 
     async def run(self, job: Callable[[Browser], T]) -> T:
-        def in_thread(lib: Library) -> T:
+        def in_thread() -> T:
             browser = getattr(self._local, "browser", None)
             if browser is None:
-                browser = self._local.browser = Browser(lib.path)
+                browser = self._local.browser = Browser(self.path)
             return job(browser)
 
-        return await self.pool.run(in_thread)
+        return await asyncio.wrap_future(self._threads.submit(in_thread))
+
+    def close(self) -> None:
+        # Each thread's Browser (and its connection) goes with the thread.
+        self._threads.shutdown(wait=True)
 
 
 def add_browse_routes(app: FastAPI, browsers: BrowserPerThread) -> None:

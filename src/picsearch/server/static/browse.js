@@ -5,8 +5,13 @@ async function showTimeline(month) {
   state.lastSearch = month ? "#month=" + month : "#";
   markNav("timeline");
   show("results");
-  const months = await loadMonths();
-  const chosen = months.find((m) => m.month === month);
+  // The first page does not wait for the month list, unless it starts at a month.
+  if (!month) {
+    const first = timelineFeedFrom({}, {}, "photos, newest first");
+    first.finally(() => loadMonths().then(() => { $("#jump").value = ""; }));
+    return first;
+  }
+  const chosen = (await loadMonths()).find((m) => m.month === month);
   $("#jump").value = chosen ? chosen.month : "";
   // A month starts the timeline at its newest photo; the pages after it follow on.
   return timelineFeedFrom(chosen ? { cursor: chosen.cursor } : {}, {}, "photos, newest first");

@@ -118,8 +118,9 @@ function start() {
     if (entries.some((entry) => entry.isIntersecting)) loadMore();
   }, { rootMargin: "0px 0px 50% 0px" }).observe($("#more")); // half a screen ahead
   window.addEventListener("hashchange", route);
-  if (!location.hash.includes("token=")) loadInfo();
-  route();
+  // The footer's counts wait for the first screen: they cost the server more.
+  const first = route();
+  if (!location.hash.includes("token=")) Promise.resolve(first).finally(loadInfo);
 }
 
 start();
