@@ -307,14 +307,14 @@ def scann_configs(x: np.ndarray, quick: bool) -> tuple[list[Config], dict[int, f
     return rows, builds
 
 
-def _ivf_configs(faiss, x: np.ndarray, nlist: int, quick: bool) -> list[Config]:  # noqa: ANN001
+def _ivf_configs(faiss, x: np.ndarray, nlist: int, codes: int, quick: bool) -> list[Config]:  # noqa: ANN001
     n, dim = x.shape
-    base = faiss.index_factory(dim, f"IVF{nlist},PQ{dim // 2}x4fs", faiss.METRIC_INNER_PRODUCT)
+    base = faiss.index_factory(dim, f"IVF{nlist},PQ{codes}x4fs", faiss.METRIC_INNER_PRODUCT)
     index = faiss.IndexRefineFlat(base)
     _, build = timed(lambda: (index.train(x), index.add(x)))
     size = faiss.serialize_index(index).nbytes / n
     rows = []
-    for k_factor in (3, 5, 10, 20) if not quick else (5, 10):
+    for k_factor in (2, 3, 5, 10, 20) if not quick else (2, 5, 10):
         for nprobe in sorted({max(1, round(nlist * f)) for f in _fractions(quick)}):
             params = faiss.IndexRefineSearchParameters(
                 k_factor=k_factor, base_index_params=faiss.SearchParametersIVF(nprobe=nprobe)
@@ -322,8 +322,8 @@ def _ivf_configs(faiss, x: np.ndarray, nlist: int, quick: bool) -> list[Config]:
             rows.append(
                 Config(
                     "FAISS IVF-PQfs + refine (raw)",
-                    f"IVF{nlist},PQ{dim // 2}x4fs nprobe={nprobe} RefineFlat k_factor={k_factor}",
-                    f"FAISS IVF{nlist}-PQfs refine x{k_factor}",
+                    f"IVF{nlist},PQ{codes}x4fs nprobe={nprobe} RefineFlat k_factor={k_factor}",
+                    f"FAISS IVF{nlist}-PQ{codes}fs refine x{k_factor}",
                     lambda q, p=params: index.search(q, K, params=p)[1],
                     lambda q, p=params: index.search(q, K, params=p),
                     build,
@@ -339,7 +339,9 @@ def faiss_configs(x: np.ndarray, quick: bool, hnsw: bool) -> list[Config]:
     n, dim = x.shape
     rows = []
     for nlist in sorted({round(math.sqrt(n)), round(2 * math.sqrt(n))}):
-        rows += _ivf_configs(faiss, x, nlist, quick)
+        rows += _ivf_configs(faiss, x, nlist, dim // 2, quick)  # the factory's usual codes
+    if dim <= 256:  # and 1 dimension per 4-bit code, as auto codes them (2 sqrt(N) leaves)
+        rows += _ivf_configs(faiss, x, round(2 * math.sqrt(n)), dim, quick)
     if hnsw:
         graph = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
         graph.hnsw.efConstruction = 40
