@@ -12,6 +12,8 @@ group for the plain default (``--concepts off``), ``fast``, ``full`` and ``full`
 without the full-text fusion, then variants computed from one unblended ``full``
 index: blend weights, and the phrases kept as extra vectors scored by the best match;
 then recall@1 on the captioned sample set (``benchmarks/quality.py``) for the same.
+Both are also reported on the tuning and the held-out half of ``benchmarks/quality.py``
+(the concept queries with the new held-out ones, the captions split by photo).
 ``speed``: indexing images/s per level, fresh library each, medians of ``--rounds``.
 ``ocr``: word recall and ms per photo of OCR against decode size and detector limit,
 on photos with words painted at several sizes. Tables to stdout, progress to stderr.
@@ -29,7 +31,13 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
-from quality import print_table, rank_captions  # benchmarks/quality.py, beside this script
+from quality import (  # benchmarks/quality.py, beside this script
+    HALVES,
+    all_concept_queries,
+    captions,
+    print_table,
+    rank_captions,
+)
 
 import picsearch
 from picsearch.concepts import bank as bank_module
@@ -250,12 +258,15 @@ def library_rankings(lib: picsearch.Library, queries, **options) -> dict[str, li
     return {q: [Path(h.path).stem for h in lib.search(q, k=len(lib), **options)] for q in queries}
 
 
-def map_by_group(rankings, queries) -> dict[str, float]:
+def map_by_group(rankings, queries, halves: dict[str, str] | None = None) -> dict[str, float]:
+    """mAP per group, over all queries, and per half when ``halves`` gives each query's."""
     groups: dict[str, list[float]] = {}
     for query, (group, relevant) in queries.items():
         ap = average_precision(rankings[query], relevant)
         groups.setdefault(group, []).append(ap)
         groups.setdefault("all", []).append(ap)
+        if halves is not None:
+            groups.setdefault(halves[query], []).append(ap)
     return {g: float(np.mean(v)) for g, v in groups.items()}
 
 
@@ -292,21 +303,21 @@ class Unblended:
         order = {int(i): n for i, n in zip(self.ids, self.names, strict=True)}
         return [order[i] for _, i in fuse(semantic, matches, text_weight)]
 
-    def caption_recall(self, variant: str, weight: float) -> float:
-        from picsearch.samples import SAMPLE_CAPTIONS
-
-        ranks = []
-        for photo, captions in SAMPLE_CAPTIONS.items():
-            for caption in captions:
-                scores = self.scores(caption, variant, weight)
-                semantic = zip(scores.tolist(), self.ids.tolist(), strict=True)
-                words = query_words(caption)
-                matches = self.lib._catalog.concepts.match(words) if words else {}
-                fused = {i: s for s, i in fuse(semantic, matches, TEXT_WEIGHT)}
-                by_name = {n: fused[int(i)] for i, n in zip(self.ids, self.names, strict=True)}
-                own = by_name[photo]
-                ranks.append(1 + sum(s >= own for n, s in by_name.items() if n != photo))
-        return float(np.mean([r == 1 for r in ranks]))
+    def caption_recall(self, variant: str, weight: float) -> dict[str, float]:
+        """Captioned recall@1 per half."""
+        ranks: dict[str, list[int]] = {half: [] for half in HALVES}
+        for wanted in captions():
+            photo = wanted.photo
+            scores = self.scores(wanted.text, variant, weight)
+            semantic = zip(scores.tolist(), self.ids.tolist(), strict=True)
+            words = query_words(wanted.text)
+            matches = self.lib._catalog.concepts.match(words) if words else {}
+            fused = {i: s for s, i in fuse(semantic, matches, TEXT_WEIGHT)}
+            by_name = {n: fused[int(i)] for i, n in zip(self.ids, self.names, strict=True)}
+            own = by_name[photo]
+            rank = 1 + sum(s >= own for n, s in by_name.items() if n != photo)
+            ranks[wanted.half].append(rank)
+        return {half: float(np.mean([r == 1 for r in ranks[half]])) for half in HALVES}
 
 
 # ----------------------------------------------------------------- runs
@@ -327,7 +338,9 @@ def indexed(folder: Path, level: str, tmp: Path, blend_weight: float | None = No
 
 
 def run_quality(args: argparse.Namespace) -> None:
-    folder, queries = concept_set()
+    folder, by_half = all_concept_queries()
+    queries = {**by_half["tuning"], **by_half["held_out"]}
+    halves = {query: half for half in HALVES for query in by_half[half]}
     samples = DATA / "samples"
     write_sample_photos(samples)
     results, captioned = [], []
@@ -339,33 +352,35 @@ def run_quality(args: argparse.Namespace) -> None:
             with indexed(folder, level, tmp) as lib:
                 rankings = library_rankings(lib, queries)
                 per_query[level] = rankings
-                results.append((level, map_by_group(rankings, queries)))
+                results.append((level, map_by_group(rankings, queries, halves)))
                 if level == "full":
                     rankings = library_rankings(lib, queries, text_weight=0.0)
-                    results.append(("full, no text fusion", map_by_group(rankings, queries)))
+                    unfused = map_by_group(rankings, queries, halves)
+                    results.append(("full, no text fusion", unfused))
             with indexed(samples, level, tmp) as lib:
-                captioned.append((level, recall_at_1(rank_captions(lib))))
+                captioned.append((level, recall_by_half(rank_captions(lib, captions()))))
         log("quality: the unblended full index, for the blend variants...")
         with indexed(folder, "full", tmp, 0.0) as lib, indexed(samples, "full", tmp, 0.0) as cap:
             raw, raw_cap = Unblended(lib), Unblended(cap)
             for variant, weight in [("blend", w) for w in args.weights] + [("max", 1.0)]:
                 label = f"full, blend {weight:g}" if variant == "blend" else "full, extra vectors"
                 rankings = {q: raw.ranking(q, variant, weight, TEXT_WEIGHT) for q in queries}
-                results.append((label, map_by_group(rankings, queries)))
+                results.append((label, map_by_group(rankings, queries, halves)))
                 captioned.append((label, raw_cap.caption_recall(variant, weight)))
-    print_quality(results, captioned, queries)
+    print_quality(results, captioned, queries, halves)
     if args.verbose:
         print_per_query(per_query, queries)
 
 
-def recall_at_1(ranked) -> float:
-    return float(np.mean([r.rank == 1 for r in ranked]))
+def recall_by_half(ranked) -> dict[str, float]:
+    return {h: float(np.mean([r.rank == 1 for r in ranked if r.half == h])) for h in HALVES}
 
 
-def print_quality(results, captioned, queries) -> None:
-    groups = ["people", "text", "colour", "objects", "all"]
-    counts = {g: sum(1 for gg, _ in queries.values() if gg == g) for g in groups[:-1]}
+def print_quality(results, captioned, queries, halves: dict[str, str]) -> None:
+    groups = ["people", "text", "colour", "objects", "all", *HALVES]
+    counts = {g: sum(1 for gg, _ in queries.values() if gg == g) for g in groups[:4]}
     counts["all"] = len(queries)
+    counts.update({h: sum(1 for half in halves.values() if half == h) for h in HALVES})
     plain = results[0][1]["all"]
     print("\n## concept queries: mAP (queries per group in brackets)")
     header = ["variant", *[f"{g} ({counts[g]})" for g in groups], "all / plain"]
@@ -374,12 +389,13 @@ def print_quality(results, captioned, queries) -> None:
         for label, m in results
     ]
     print_table(header, rows)
-    print("\n## captioned sample set: recall@1 (no regression allowed)")
+    print("\n## captioned sample set: recall@1 per half (no regression allowed)")
     base = captioned[0][1]
-    print_table(
-        ["variant", "recall@1", "vs plain"],
-        [[label, f"{r:.3f}", f"{r - base:+.3f}"] for label, r in captioned],
-    )
+    rows = [
+        [label, *(f"{r[h]:.3f}" for h in HALVES), *(f"{r[h] - base[h]:+.3f}" for h in HALVES)]
+        for label, r in captioned
+    ]
+    print_table(["variant", *HALVES, *(f"{h} vs plain" for h in HALVES)], rows)
 
 
 def print_per_query(per_query: dict[str, dict[str, list[str]]], queries) -> None:
