@@ -175,6 +175,8 @@ def test_browse_by_place(page, tmp_path: Path) -> None:
     sync_api.expect(cards(page).first).to_have_attribute("data-name", "porto-bridge.jpg")
     page.locator("#nav-places").click()
     page.locator("#browse li a", has_text="Portugal").click()
+    sync_api.expect(cards(page)).to_have_count(4)
+    sync_api.expect(page.locator("#status")).to_contain_text("photos in Portugal")
     wait_until(page, THUMBNAILS_LOADED)
     screenshot(page, "places", tmp_path)
 

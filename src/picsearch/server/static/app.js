@@ -10,6 +10,7 @@ const PAGE = Math.min(200, Number(new URLSearchParams(location.search).get("page
 const $ = (selector) => document.querySelector(selector);
 const state = {
   timer: 0, seq: 0, controller: null, upload: null, lastSearch: "", feed: null, list: [],
+  views: 0, // counts the views asked for: an answer for an older one is dropped
 };
 
 class ApiFailure extends Error {
@@ -83,6 +84,7 @@ function markNav(name) {
 // A feed: fetchPage(cursor) answers {items, next}; the grid asks for the next page as its
 // end comes into view. months: month headings between the photos (a timeline).
 function startFeed(fetchPage, { months = false, done = () => {} } = {}) {
+  state.views += 1;
   state.feed = { fetchPage, months, done, next: null, finished: false, loading: false,
     lastMonth: null, weakShown: false, count: 0, fresh: true };
   return loadMore();

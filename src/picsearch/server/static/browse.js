@@ -11,7 +11,9 @@ async function showTimeline(month) {
     first.finally(() => loadMonths().then(() => { $("#jump").value = ""; }));
     return first;
   }
+  const view = ++state.views;
   const chosen = (await loadMonths()).find((m) => m.month === month);
+  if (view !== state.views) return;
   $("#jump").value = chosen ? chosen.month : "";
   // A month starts the timeline at its newest photo; the pages after it follow on.
   return timelineFeedFrom(chosen ? { cursor: chosen.cursor } : {}, {}, "photos, newest first");
@@ -71,6 +73,7 @@ async function showFolders(path) {
   state.feed = null;
   show("results", true);
   $("#results").replaceChildren();
+  const view = ++state.views;
   let found;
   try {
     found = await api("/api/folders" + (path ? "?" + new URLSearchParams({ path }) : ""));
@@ -79,6 +82,7 @@ async function showFolders(path) {
     setStatus(error.message, true);
     return;
   }
+  if (view !== state.views) return; // another view was asked for meanwhile
   const entries = found.folders.map((f) => [f.name, f.count, "#" + new URLSearchParams({ folder: f.path })]);
   const crumbs = [["All folders", "#folders"]];
   if (found.parent) crumbs.push(["Up", "#" + new URLSearchParams({ folder: found.parent })]);
@@ -99,6 +103,7 @@ async function showPlaces(country, city) {
   $("#results").replaceChildren();
   const query = country ? { country, ...(city ? { city } : {}) } : null;
   state.lastSearch = query ? "#" + new URLSearchParams(query) : "#places";
+  const view = ++state.views;
   let found;
   try {
     found = await api("/api/places" + (country ? "?" + new URLSearchParams({ country }) : ""));
@@ -106,6 +111,7 @@ async function showPlaces(country, city) {
     setStatus(error.message, true);
     return;
   }
+  if (view !== state.views) return; // another view was asked for meanwhile
   const link = (name) => "#" + new URLSearchParams(country ? { country, city: name } : { country: name });
   const entries = found.places.map((p) => [p.name, p.count, link(p.name)]);
   const crumbs = country ? [["All places", "#places"]] : [];

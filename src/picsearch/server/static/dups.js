@@ -103,6 +103,7 @@ async function undoMove(group, log) {
 }
 
 async function showDups() {
+  state.views += 1;
   markNav("dups");
   show("dups");
   const dups = $("#dups");
