@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from PIL import Image
 from tflite_support.task import core, processor, text, vision
 
 
@@ -33,7 +35,10 @@ def open_searcher(kind: str, path: str, k: int, index: str | None) -> Any:
 def ask(searcher: Any, kind: str, query: str) -> Any:
     if kind == "text":
         return searcher.search(query)
-    return searcher.search(vision.TensorImage.create_from_file(query))
+    # Decoded to RGB here: the Task Library refuses to convert greyscale photos itself.
+    with Image.open(query) as image:
+        pixels = np.asarray(image.convert("RGB"))
+    return searcher.search(vision.TensorImage.create_from_array(pixels))
 
 
 def main() -> None:
