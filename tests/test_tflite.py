@@ -90,13 +90,14 @@ def bert_clip_folder(folder: Path) -> Path:
 
 
 def blocks_photo(path: Path, seed: int) -> None:
-    """A square photo of four coloured blocks (square: the Task Library resizes the whole
-    photo where picsearch crops the centre, so only square photos compare exactly)."""
+    """A photo of four coloured blocks at the model's input size, 32 x 32: the Task
+    Library resizes a photo whole (bilinear) where picsearch resizes its short side
+    (bicubic) and crops the centre; at the input size neither changes a pixel."""
     rng = np.random.default_rng(seed)
-    pixels = np.zeros((48, 48, 3), np.uint8)
-    for top in (0, 24):
-        for left in (0, 24):
-            pixels[top : top + 24, left : left + 24] = rng.integers(0, 256, 3)
+    pixels = np.zeros((32, 32, 3), np.uint8)
+    for top in (0, 16):
+        for left in (0, 16):
+            pixels[top : top + 16, left : left + 16] = rng.integers(0, 256, 3)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(pixels).save(path)
 
