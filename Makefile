@@ -63,12 +63,12 @@ $(TFLITE_ENV)/convert/.installed:
 	$(TFLITE_ENV)/convert/bin/pip install -q onnx2tf==1.29.24 tensorflow-cpu==2.19.0
 	touch $@
 
+# tflite-support's native modules link libusb-1.0.so.0, which a bare machine lacks: the
+# copy in libusb-package goes under that name where picsearch points LD_LIBRARY_PATH.
 $(TFLITE_ENV)/metadata/.installed:
 	$(TFLITE_PYTHON) -m venv $(TFLITE_ENV)/metadata
 	$(TFLITE_ENV)/metadata/bin/pip install -q tflite-support==0.4.4 protobuf==3.20.3 \
 		'numpy<3' pillow libusb-package==1.0.30.0
-	# Its native modules link libusb-1.0.so.0, which a bare machine lacks: the copy in
-	# libusb-package, under that name where picsearch puts LD_LIBRARY_PATH.
 	ln -sf $$($(TFLITE_ENV)/metadata/bin/python -c 'import libusb_package, os; \
 		print(os.path.join(os.path.dirname(libusb_package.__file__), "libusb-1.0.so"))') \
 		$(TFLITE_ENV)/metadata/lib/libusb-1.0.so.0

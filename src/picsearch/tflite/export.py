@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,17 +48,14 @@ class TfliteReport:
     options: dict[str, Any]
     metadata_bytes: int
     seconds: float
-    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def __str__(self) -> str:
         files = ", ".join(
-            f"{name} {size / 1e6:.1f} MB ({self.spaces[kind]} space)"
-            for kind, name, size in (
-                (kind, FILE_NAMES[kind], self.files[kind]) for kind in self.files
-            )
+            f"{FILE_NAMES[kind]} {size / 1e6:.1f} MB ({self.spaces[kind]} space)"
+            for kind, size in self.files.items()
         )
         pq = (
             f"product quantization {self.options['dims_per_block']} dims per block"
@@ -96,7 +93,6 @@ def export_tflite(
     ids, items = _items(library)
     blob, offsets = item_metadata(items, field=metadata_field)
     target = Path(folder).expanduser()
-    target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="picsearch-tflite-") as tmp:
         work = Path(tmp)
         job = _Job(work, library, encoder, max_tokens)
@@ -238,6 +234,7 @@ class _Job:
         metadata_job = self.work / "metadata.json"
         metadata_job.write_text(json.dumps({"searchers": self.searchers}))
         env.run("metadata", "metadata_job", str(metadata_job), doing="writing the index")
+        target.mkdir(parents=True, exist_ok=True)
         for entry in self.searchers:
             written = Path(entry["output"])
             # Copied beside the target, then renamed: a reader never sees half a file.
