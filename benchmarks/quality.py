@@ -239,7 +239,7 @@ def evaluate_level(model: str, level: str, folders, tmp: Path) -> LevelResult:
         ranked = rank_captions(lib, captions())
         sets = nonsense()
         refused = {half: best_scores(lib, sets[half]) for half in HALVES}
-        cutoff = weak_cutoff_of(lib.encoder)
+        cutoff = weak_cutoff_of(lib.encoder, level=level)
     with picsearch.open(tmp / f"{model}-{level}-concepts.db", model=model) as lib:
         log(f"{model} at --concepts {level}: indexing the concept set...")
         summary = lib.index(concept_folder, concepts=level)

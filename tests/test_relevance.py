@@ -12,13 +12,15 @@ import pytest
 
 import picsearch
 from picsearch.cli import main
-from picsearch.encoders.default import WEAK_CUTOFF
+from picsearch.encoders.default import WEAK_CUTOFF, WEAK_CUTOFFS, DefaultEncoder
 from picsearch.encoders.relevance import weak_cutoff_of
 
 pytest.importorskip("skimage")
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 NONSENSE = "qwfp zxcv"
 #: A handful of the sample photos: enough for a cat to stand out, quick to index.
+#: The library below is indexed with --concepts off: its hits are judged by that level's cutoff.
+OFF_CUTOFF = WEAK_CUTOFFS["off"]
 PHOTOS = ["chelsea", "coffee", "motorcycle", "rocket", "clock", "page", "brick", "grass"]
 
 
@@ -50,16 +52,21 @@ def stem(hit: picsearch.Hit) -> str:
 # ----------------------------------------------------------------- Python
 
 
-def test_the_default_model_carries_its_calibrated_cutoff(lib) -> None:
-    assert weak_cutoff_of(lib.encoder) == WEAK_CUTOFF
+def test_the_default_model_carries_a_cutoff_per_concepts_level() -> None:
+    encoder = DefaultEncoder()
+    assert weak_cutoff_of(encoder) == WEAK_CUTOFF == WEAK_CUTOFFS["fast"]
+    assert weak_cutoff_of(encoder, level="off") == OFF_CUTOFF < WEAK_CUTOFF
+    assert weak_cutoff_of(encoder, level="someday") == WEAK_CUTOFF
     assert weak_cutoff_of(object()) is None
 
 
 def test_a_good_match_is_not_weak_and_the_rest_are_flagged_by_score(lib) -> None:
-    hits = lib.search("a photo of a cat", k=len(PHOTOS))
+    hits = lib.search("a cat", k=len(PHOTOS))
     assert stem(hits[0]) == "chelsea" and not hits[0].weak
-    assert [h.weak for h in hits] == [h.score < WEAK_CUTOFF for h in hits]
-    assert any(h.weak for h in hits)  # the bricks are no cat
+    assert [h.weak for h in hits] == [h.score < OFF_CUTOFF for h in hits]
+    assert any(h.weak for h in hits)  # the coffee is no cat
+    # Judged by the cutoff of the level the library was indexed at, not the default's.
+    assert any(OFF_CUTOFF <= h.score < WEAK_CUTOFF for h in hits)
 
 
 def test_nonsense_is_all_weak_matches(lib) -> None:
@@ -68,11 +75,11 @@ def test_nonsense_is_all_weak_matches(lib) -> None:
 
 
 def test_min_score_drops_the_hits_under_it_and_renumbers(lib) -> None:
-    every = lib.search("a photo of a cat", k=len(PHOTOS))
+    every = lib.search("a cat", k=len(PHOTOS))
     bar = (every[0].score + every[1].score) / 2
-    kept = lib.search("a photo of a cat", k=len(PHOTOS), min_score=bar)
+    kept = lib.search("a cat", k=len(PHOTOS), min_score=bar)
     assert [(h.rank, stem(h)) for h in kept] == [(1, "chelsea")]
-    assert lib.search(NONSENSE, k=5, min_score=WEAK_CUTOFF) == []
+    assert lib.search(NONSENSE, k=5, min_score=OFF_CUTOFF) == []
 
 
 def test_image_queries_are_never_flagged_weak(lib, sample_db: Path) -> None:
@@ -115,17 +122,17 @@ def test_cli_says_no_good_match_and_sets_weak_matches_apart(sample_db: Path, cap
 
 
 def test_cli_lists_good_matches_before_the_separator(sample_db: Path, capsys) -> None:
-    code, out, err = run(capsys, "search", "a photo of a cat", "--db", str(sample_db), "-k", "8")
+    code, out, err = run(capsys, "search", "a cat", "--db", str(sample_db), "-k", "8")
     lines = out.splitlines()
     assert code == 0 and "no good match" not in err
     assert lines[0].endswith("chelsea.jpg")
     split = next(i for i, line in enumerate(lines) if line.startswith("--- weak matches"))
     scores = [float(line.split()[1]) for line in lines if not line.startswith("---")]
-    assert all(s >= WEAK_CUTOFF for s in scores[:split]) and scores[split] < WEAK_CUTOFF
+    assert all(s >= OFF_CUTOFF for s in scores[:split]) and scores[split] < OFF_CUTOFF
 
 
 def test_cli_json_has_weak_on_every_hit(sample_db: Path, capsys) -> None:
-    _, out, _ = run(capsys, "search", "a photo of a cat", "--db", str(sample_db), "--json")
+    _, out, _ = run(capsys, "search", "a cat", "--db", str(sample_db), "--json")
     hits = json.loads(out)
     assert hits[0]["weak"] is False and all(isinstance(h["weak"], bool) for h in hits)
 
@@ -134,10 +141,10 @@ def test_cli_min_score_drops_weak_matches_and_says_why_none_is_left(
     sample_db: Path, capsys
 ) -> None:
     code, out, err = run(
-        capsys, "search", NONSENSE, "--db", str(sample_db), "--min-score", str(WEAK_CUTOFF)
+        capsys, "search", NONSENSE, "--db", str(sample_db), "--min-score", str(OFF_CUTOFF)
     )
     assert code == 0 and out == ""
-    assert f"no photo scored {WEAK_CUTOFF:g} or more: lower --min-score" in err
+    assert f"no photo scored {OFF_CUTOFF:g} or more: lower --min-score" in err
 
 
 def test_cli_refuses_a_bad_min_score_in_one_line(sample_db: Path, capsys) -> None:
@@ -164,15 +171,15 @@ def client(sample_db: Path, tmp_path: Path):
 def test_http_flags_weak_hits_and_no_good_match(client) -> None:
     body = client.get("/api/search", params={"q": NONSENSE, "k": 3}).json()
     assert body["no_good_match"] is True and [h["weak"] for h in body["hits"]] == [True] * 3
-    body = client.get("/api/search", params={"q": "a photo of a cat", "k": 3}).json()
+    body = client.get("/api/search", params={"q": "a cat", "k": 3}).json()
     assert body["no_good_match"] is False and body["hits"][0]["weak"] is False
 
 
 def test_http_min_score_drops_hits_and_is_checked(client) -> None:
-    params = {"q": NONSENSE, "k": 3, "min_score": WEAK_CUTOFF}
+    params = {"q": NONSENSE, "k": 3, "min_score": OFF_CUTOFF}
     body = client.get("/api/search", params=params).json()
     assert body["hits"] == [] and body["no_good_match"] is False
-    assert body["query"]["min_score"] == WEAK_CUTOFF
+    assert body["query"]["min_score"] == OFF_CUTOFF
     response = client.get("/api/search", params={"q": "a cat", "min_score": 7})
     assert response.status_code == 400 and "min_score" in response.json()["error"]["message"]
 

@@ -1,9 +1,9 @@
 """How strong a text-to-photo score must be to count as a match, per model.
 
-A cosine similarity means different things for different models: the default
-model's text and image vectors meet around 0.3-0.6, a CLIP model's around
-0.2-0.35. A model that knows where its matching and non-matching pairs part
-carries that score as ``weak_cutoff``; a search flags hits under it as weak.
+A cosine similarity means different things for different models (and, for the
+default model, for different ``--concepts`` levels). A model that knows where its
+matching and non-matching pairs part carries that score as ``weak_cutoff``; a
+search flags a text query's hits under it as weak.
 The cutoff is calibrated on the tuning half of the quality sets
 (``benchmarks/quality.py``, docs/quality.md) and travels with the encoder.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Protocol, runtime_checkable
 
-__all__ = ["CalibratedCutoff", "weak_cutoff_of"]
+__all__ = ["CalibratedCutoff", "CalibratedPerLevel", "weak_cutoff_of"]
 
 
 @runtime_checkable
@@ -24,9 +24,22 @@ class CalibratedCutoff(Protocol):
     weak_cutoff: float
 
 
-def weak_cutoff_of(encoder: object) -> float | None:
-    """The encoder's calibrated weak-match cutoff, or None when it has none."""
+@runtime_checkable
+class CalibratedPerLevel(Protocol):
+    """An encoder whose cutoff depends on the library's ``--concepts`` level: the concept
+    bank blends phrases into the default model's photo vectors, which moves scores."""
+
+    weak_cutoff: float
+    #: The cutoff at each level calibrated; other levels use ``weak_cutoff``.
+    weak_cutoffs: dict[str, float]
+
+
+def weak_cutoff_of(encoder: object, *, level: str | None = None) -> float | None:
+    """The encoder's calibrated weak-match cutoff for a library indexed at ``level``
+    (None: the encoder's default), or None when it has none."""
     if not isinstance(encoder, CalibratedCutoff):
         return None
     cutoff = encoder.weak_cutoff
+    if isinstance(encoder, CalibratedPerLevel) and level is not None:
+        cutoff = encoder.weak_cutoffs.get(level, cutoff)
     return float(cutoff) if cutoff is not None and math.isfinite(cutoff) else None

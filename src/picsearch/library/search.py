@@ -57,7 +57,8 @@ class LibrarySearch:
         calibrated cutoff flagged weak (the cutoff is calibrated on text-to-photo
         scores only: image and combined queries are never flagged)."""
         text_alone = query.image is None and query.like is None
-        cutoff = weak_cutoff_of(self.encoder) if text_alone else None
+        level = self.catalog.get_meta("concepts")  # the level it was indexed at
+        cutoff = weak_cutoff_of(self.encoder, level=level) if text_alone else None
         return judged(hits, cutoff=cutoff, min_score=query.min_score)
 
     def _filtered_only(
