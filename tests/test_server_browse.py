@@ -4,17 +4,21 @@ group of near-duplicates into a folder and back from the page's routes."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import sha, striped
 from library_photos import FILE_TIME_PHOTOS, write_dated
 
 import picsearch
-from picsearch.catalog import Catalog
+from picsearch.catalog import Catalog, Row
+from picsearch.catalog.browse import Browser
+from picsearch.photo_info import PhotoInfo
 
 fastapi = pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
@@ -239,15 +243,19 @@ def test_writes_need_the_token_when_the_server_has_one(library: Path, tmp_path: 
 
 def test_the_browse_indexes_are_added_to_an_older_library(library: Path) -> None:
     with sqlite3.connect(library) as db:
-        db.execute("DROP INDEX photo_info_place")
-        db.execute("DROP INDEX photo_info_month")
+        for index in ("photo_info_place", "photo_info_month", "photo_info_item_taken"):
+            db.execute(f"DROP INDEX {index}")
+    browser = Browser(library)  # as over a read-only library from before them
+    paged = browser.page(50, folder=os.fsencode(library.parent / "photos" / "trip"))
+    assert len(paged) == 8 + FILE_TIME_PHOTOS
+    browser.close()
     Catalog(library, create=False).close()
     with sqlite3.connect(library) as db:
         names = {r[0] for r in db.execute("SELECT name FROM sqlite_schema WHERE type='index'")}
         plan = db.execute(
             "EXPLAIN QUERY PLAN SELECT country, count(*) FROM photo_info GROUP BY country"
         ).fetchall()
-    assert {"photo_info_place", "photo_info_month"} <= names
+    assert {"photo_info_place", "photo_info_month", "photo_info_item_taken"} <= names
     assert "photo_info_place" in str(plan)
 
 
@@ -278,3 +286,41 @@ def test_search_results_come_a_page_at_a_time(client: TestClient, route: str) ->
     second = client.get(f"/api/items/{item}/similar?k=4&start=4").json()["hits"]
     assert [h["score"] for h in second] == [h["score"] for h in similar[4:8]]
     assert client.get(f"{route}&start=10001").status_code == 400
+
+
+def test_folders_of_every_size_page_newest_first(tmp_path: Path) -> None:
+    """A folder of 1,500 photos (sorted once, then bisected), one of 6,000 (80%: the
+    time index walked) and one of 3: each pages by keyset in capture-time order."""
+    db = tmp_path / "big.db"
+    with picsearch.open(db, model="tiny") as lib:
+        dims = lib.encoder.dim, lib.encoder.visual_dim
+    catalog = Catalog(db, create=False)
+    rng = np.random.default_rng(3)
+    vector = np.ones(dims[0], np.float32).tobytes()
+    visual = np.ones(dims[1], np.float32).tobytes() if dims[1] else None
+    sizes = {"/lib/middle": 1500, "/lib/large": 6000, "/lib/small": 3}
+    rows, taken = [], {}
+    for folder, count in sizes.items():
+        for n in range(count):
+            item_id = len(rows) + 1
+            moment = dt.datetime(2000, 1, 1, tzinfo=dt.UTC) + dt.timedelta(
+                seconds=int(rng.integers(0, 10**9)) // 10 * 10  # some photos share a time
+            )
+            taken[item_id] = (folder, moment)
+            row = Row(item_id, f"{folder}/{n}.jpg", 1, 0, f"{item_id:032x}", 4, 3, {})
+            rows.append((row, vector, visual))
+    catalog.write_rows(rows, version=catalog.bump_generation())
+    with catalog.transaction():
+        for item_id, (_, moment) in taken.items():
+            catalog.photos.replace(item_id, PhotoInfo(moment, "exif"))
+    catalog.close()
+    app = create_app(db, workers=1, thumbnail_dir=tmp_path / "thumbs")
+    with TestClient(app, base_url=LOOPBACK) as client:
+        for folder in sizes:
+            expected = sorted(
+                (i for i, (f, _) in taken.items() if f == folder),
+                key=lambda i: (taken[i][1], i),
+                reverse=True,
+            )
+            pages = all_pages(client, 200, folder=folder)
+            assert [item["id"] for page in pages for item in page] == expected, folder

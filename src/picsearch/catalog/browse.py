@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from ..photo_info import file_time_info
 from .file import Database, open_database
 from .folders import FolderTree, folder_tree
+from .rows import Row
 
 __all__ = ["BROWSE_SCHEMA", "Browser", "Cursor", "Listed", "Month"]
 
@@ -26,6 +27,8 @@ __all__ = ["BROWSE_SCHEMA", "Browser", "Cursor", "Listed", "Month"]
 BROWSE_SCHEMA = """
 CREATE INDEX IF NOT EXISTS photo_info_place ON photo_info(country, city, taken_ns);
 CREATE INDEX IF NOT EXISTS photo_info_month ON photo_info(substr(taken, 1, 7), taken_ns);
+-- A folder's photos by capture time without reading their rows.
+CREATE INDEX IF NOT EXISTS photo_info_item_taken ON photo_info(item_id, taken_ns);
 """
 
 T = TypeVar("T")
@@ -74,6 +77,9 @@ class Browser:
         self._db: Database = open_database(path)
         self._kept_values: dict[str, Any] = {}
         self._state: tuple[int, int] | None = None
+        # A read-only library from before it may lack the index.
+        index = "SELECT 1 FROM sqlite_schema WHERE name = 'photo_info_item_taken'"
+        self._item_taken_index = self._db.execute(index).fetchone() is not None
 
     def close(self) -> None:
         self._db.close()
@@ -120,11 +126,10 @@ class Browser:
             values += _prefix_range(folder)
             # CROSS JOIN fixes the loop order: the time index first (it gives the
             # order), unless the folder is small: its paths first, then sorted.
-            order = (
-                ("photo_info p", "items i")
-                if self._is_large(folder)
-                else ("items i", "photo_info p")
-            )
+            photos = "photo_info p"
+            if self._item_taken_index:  # SQLite would read the rows otherwise
+                photos += " INDEXED BY photo_info_item_taken"
+            order = (photos, "items i") if self._is_large(folder) else ("items i", photos)
             source = f"{order[0]} CROSS JOIN {order[1]} ON p.item_id = i.id"
         # Ids first, from the indexes alone; then the rows of the page's few photos.
         found = self._db.execute(
@@ -243,6 +248,19 @@ class Browser:
     def _is_large(self, folder: bytes) -> bool:
         tree = self.folders()
         return tree.count(folder) > _LARGE_FOLDER * max(tree.total, 1)
+
+    # -- one photo's file -------------------------------------------------------------
+    def stored(self, item_id: int) -> Row | None:
+        """What serving the photo's file needs (path, size, content hash), or None."""
+        found = self._db.execute(
+            "SELECT id, path_bytes, size, mtime_ns, hash, width, height FROM items WHERE id = ?",
+            (item_id,),
+        ).fetchone()
+        if found is None:
+            return None
+        found_id, path_bytes, size, mtime_ns, digest, width, height = found
+        path = os.fsdecode(bytes(path_bytes))
+        return Row(found_id, path, size, mtime_ns, digest, width, height, {})
 
     # -- moves --------------------------------------------------------------------------
     def move_logs(self) -> list[str]:

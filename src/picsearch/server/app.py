@@ -86,7 +86,7 @@ def create_app(
     _page_routes(app)
     _session_route(app, token)
     add_search_routes(app, pool, max_upload_bytes, max_upload_pixels)
-    add_item_routes(app, pool, thumbnails)
+    add_item_routes(app, pool, thumbnails, browsers)
     add_library_routes(app, pool)
     add_browse_routes(app, browsers)
     add_duplicate_routes(app, pool, browsers)

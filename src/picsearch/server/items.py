@@ -16,9 +16,9 @@ from fastapi.responses import StreamingResponse
 
 from ..catalog import Row
 from ..errors import InvalidInput
-from ..library import Library
 from ..version import __version__
 from . import models
+from .browse import BrowserPerThread
 from .dup_actions import dups_module
 from .errors import ApiError
 from .files import NotServable, checked_chunks, open_checked
@@ -40,15 +40,18 @@ _MEDIA_TYPES = {
 }  # fmt: skip
 
 
-def _stored(lib: Library, item_id: int) -> Row:
-    # The content hash (which keys thumbnails and guards originals) is not on Item.
-    row = lib.rows([item_id]).get(item_id)
+async def _stored(files: BrowserPerThread, item_id: int) -> Row:
+    # The content hash (which keys thumbnails and guards originals) is not on Item. Read
+    # on the browse threads: a screen of thumbnails never waits behind searches.
+    row = await files.run(lambda browser: browser.stored(item_id))
     if row is None:
         raise ApiError(404, f"no photo with id {item_id}")
     return row
 
 
-def add_item_routes(app: FastAPI, pool: LibraryPool, thumbnails: ThumbnailCache) -> None:
+def add_item_routes(
+    app: FastAPI, pool: LibraryPool, thumbnails: ThumbnailCache, browsers: BrowserPerThread
+) -> None:
     files = anyio.CapacityLimiter(FILE_THREADS)
 
     @app.get("/api/items/{item_id}", response_model=models.ItemModel, responses=_ERRORS)
@@ -73,7 +76,7 @@ def add_item_routes(app: FastAPI, pool: LibraryPool, thumbnails: ThumbnailCache)
         """A JPEG thumbnail of a stored photo, made once and cached."""
         if size not in SIZES:
             raise ApiError(400, f"size must be one of {', '.join(map(str, SIZES))}")
-        row = await pool.run(lambda lib: _stored(lib, item_id))
+        row = await _stored(browsers, item_id)
         etag = f'"{row.id}-{row.hash}-{size}"'
         headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
         make = functools.partial(thumbnails.get, row.id, digest=row.hash, pixels=size)
@@ -85,7 +88,7 @@ def add_item_routes(app: FastAPI, pool: LibraryPool, thumbnails: ThumbnailCache)
     @app.get("/api/items/{item_id}/image", responses=_ERRORS | _IMAGE)
     async def image(item_id: models.ItemId) -> Response:
         """The original file of a stored photo, as it was indexed."""
-        row = await pool.run(lambda lib: _stored(lib, item_id))
+        row = await _stored(browsers, item_id)
         handle = await _served(files, open_checked, row.path, size=row.size, digest=row.hash)
         extension = os.path.splitext(row.path)[1].lower()
         media_type = _MEDIA_TYPES.get(extension, "application/octet-stream")
