@@ -2,10 +2,17 @@
 
 Small collections get exact search (fast enough and perfect). Larger ones
 get a tree + 4-bit code index with a native int8 re-rank, chosen among
-shapes: ScaNN (spherical leaves, AH, 2 dimensions per code) and FAISS IVF
-fast-scan (codes of the residual to the leaf, 1 dimension each, on the
-principal directions when half the dimensions or fewer hold 98 % of the
-energy) + SQ8 refine, each with sqrt(N) and 2 sqrt(N) leaves.
+shapes: FAISS IVF fast-scan (codes of the residual to the leaf, 1 dimension
+each, on the principal directions when half the dimensions or fewer hold
+98 % of the energy) + SQ8 refine, with sqrt(N) and 2 sqrt(N) leaves; and
+ScaNN (spherical leaves, AH with 2 dimensions per code, int8 re-rank), with
+as many leaves, tuned when FAISS is not installed or when no FAISS shape
+meets the target within 10 % of its leaves. Measured on both benchmark sets
+(docs/ann.md), ScaNN's tuned frontier took 2.5-4x FAISS's time per query at
+the target (its int8 re-rank needs many more leaves than its float32 one),
+and a screening sample, which an earlier version tuned both engines on to
+spare ScaNN's costly full build, picked ScaNN on both sets and so spent
+that build (54-90 s) for nothing.
 
 Tuning queries are held out: up to 2 000 vectors drawn from the collection
 are left out of the build, their exact top-10 among the rest is the truth,
@@ -19,16 +26,13 @@ frontier of settings that all meet the target, decided by recall alone.
 Settings counting more than PRUNE times the least work another shape needs
 are not measured.
 
-On a large collection every shape is first tuned on a sample; ScaNN (the
-costly build, growing with N) is built in full only if it wins there at the
-recall target, FAISS shapes always are. From the frontier, ``tune_by="time"`` (default) keeps
-the fastest as timed on the held-out queries, interleaved round by round,
-counting a batch and single queries alike (the CLI and the server ask one
-query at a time); settings within 3 % of the best are a tie, broken by the
-cost model, then by a fixed order. ``tune_by="cost"`` keeps the least
-counted work (the cost model below) and never looks at a clock:
-deterministic for a seed. ``info()["auto"]`` records the choice, the reason,
-the screening and every setting tried.
+From the frontier, ``tune_by="time"`` (default) keeps the fastest as timed
+on the held-out queries, interleaved round by round, counting a batch and
+single queries alike (the CLI and the server ask one query at a time);
+settings within 3 % of the best are a tie, broken by the cost model, then
+by a fixed order. ``tune_by="cost"`` keeps the least counted work (the cost
+model below) and never looks at a clock: deterministic for a seed.
+``info()["auto"]`` records the choice, the reason and every setting tried.
 """
 
 from __future__ import annotations
@@ -42,7 +46,6 @@ import numpy as np
 
 from .base import AnnIndex
 from .candidates import (
-    REORDERS,
     Setting,
     Shape,
     common_options,
@@ -58,8 +61,6 @@ from .timing import fastest
 from .tuning import (
     choose_setting,
     find_frontier,
-    leaf_cap,
-    measure_setting,
     meets_target,
     more_leaves,
     tune,
@@ -77,7 +78,6 @@ __all__ = [
     "choose_engine",
     "default_exact_below",
     "fastest",
-    "full_builds",
     "hits_per_query",
     "predicted_cost",
     "principal_dims",
@@ -92,10 +92,8 @@ log = logging.getLogger(__name__)
 # dim=256, numpy brute force answers a query about as fast as a tuned index
 # at recall 0.95 on these 2-core machines; the cut scales with 1/dim.
 EXACT_BELOW_AT_256 = 20_000
-TUNE_QUERIES = 500  # leave-one-out queries (the Spark build's tuning); screening queries
+TUNE_QUERIES = 500  # leave-one-out queries (the Spark build's tuning)
 HELD_OUT = (100, 2000)  # queries held out of the build: at least, at most (and n/20)
-SCREEN = (5_000, 25_000)  # screening sample: at least, at most (and n/8)
-SCREEN_SLACK = 0.01  # below the best recall a sample reaches: the screening target
 _frontier = find_frontier  # the name the frontier search had when it lived here
 
 
@@ -131,14 +129,17 @@ def build_auto(vectors: Any, ids: Any, options: IndexOptions) -> AnnIndex:
     queries, rest, held = _held_out(vectors, ids, options.seed)
     record: dict[str, Any] = {"held_out": len(queries), "truth_seconds": _since(started)}
     candidates = shapes(engines, dim, principal_dims(vectors, options.seed))
-    size = _screen_size(len(rest))
-    if size < len(rest) and {"scann", "faiss"} <= set(engines):
-        candidates, record["screening"] = _screen(
-            vectors, ids, rest, queries, candidates, options, size
-        )
+    first = [s for s in candidates if s.engine == "faiss"] or candidates
     frontier, built, record["shapes"] = _tune_shapes(
-        vectors[rest], ids[rest], queries, candidates, n, options
+        vectors[rest], ids[rest], queries, first, n, options
     )
+    later = [s for s in candidates if s not in first]
+    if not frontier and later:  # FAISS misses the target within 10 % of its leaves
+        more, more_built, more_records = _tune_shapes(
+            vectors[rest], ids[rest], queries, later, n, options
+        )
+        frontier, built = frontier + more, built + more_built
+        record["shapes"].update(more_records)
     best, why = choose_setting(frontier, queries, options.tune_by)
     if best is None:
         best, why = more_leaves(built, queries, options.recall_target)
@@ -242,85 +243,6 @@ def _exact_top(queries: np.ndarray, vectors: np.ndarray, rows: np.ndarray) -> np
 
     _, found = faiss.knn(queries, vectors[rows], K, metric=faiss.METRIC_INNER_PRODUCT)
     return np.where(found >= 0, rows[found.clip(0)], -1)
-
-
-def _screen_size(n: int) -> int:
-    """Rows a screening build gets (n itself: build every shape in full)."""
-    low, high = SCREEN
-    return n if n < 8 * low else min(high, n // 8)
-
-
-def _screen(
-    vectors: np.ndarray,
-    ids: np.ndarray,
-    rest: np.ndarray,
-    queries: Queries,
-    candidates: list[Shape],
-    options: IndexOptions,
-    size: int,
-) -> tuple[list[Shape], dict[str, Any]]:
-    """The shapes to build in full: every FAISS shape, and a ScaNN shape only
-    if it beats them all on a sample at the recall target.
-
-    ScaNN's build costs several times FAISS's and grows with N (its anisotropic
-    codes train on every vector), so shapes are first tuned on a sample of
-    ``size`` vectors. A sample holds fewer close neighbours than the whole
-    collection and, its re-ranking copy int8 like the full index's, may not
-    reach the target at all within 10 % of the leaves: the FAISS shapes (the
-    cheap builds) go first, and when they cannot reach the target there the
-    sample cannot tell the engines apart at it, so ScaNN is not built on it
-    either. Otherwise the shapes are compared at what the best reaches, if
-    that is lower than the target."""
-    started = time.perf_counter()
-    rng = np.random.default_rng(options.seed + 1)
-    pick = np.sort(rng.choice(rest, size=size, replace=False))
-    sample = np.ascontiguousarray(vectors[pick])
-    few = queries.head(TUNE_QUERIES)
-    truth = _exact_top(few.vectors, vectors, pick)
-    few = Queries(few.vectors, np.where(truth >= 0, ids[truth.clip(0)], -1))
-    ordered = sorted(candidates, key=lambda shape: shape.engine == "scann")  # FAISS first
-    built: list[tuple[Shape, AnnIndex]] = []
-    builds: dict[str, float] = {}
-    reach = 0.0
-    for shape in ordered:
-        if shape.engine == "scann" and reach - SCREEN_SLACK < options.recall_target:
-            break  # the sample cannot judge the engines at the target
-        start = time.perf_counter()
-        index = AnnIndex.build(sample, ids[pick], shape.options(options, size))
-        builds[shape.key(size)] = round(time.perf_counter() - start, 3)
-        built.append((shape, index))
-        reach = max(reach, recall_bound(measure_setting(index, leaf_cap(index), REORDERS[-1], few)))
-    goal = min(options.recall_target, reach - SCREEN_SLACK)
-    frontier: list[Setting] = []
-    for _, index in built:
-        frontier += find_frontier(index, few, goal, work_budget(frontier))[0]
-    best, why = choose_setting(frontier, few, options.tune_by)
-    winner = next((shape for shape, index in built if best and index is best.index), None)
-    full = full_builds(candidates, winner, informative=goal >= options.recall_target)
-    return full, {
-        "sample": size,
-        "queries": len(few),
-        "target": round(goal, 4),
-        "seconds": round(time.perf_counter() - started, 3),
-        "build_seconds": builds,
-        "winner": None if winner is None else winner.key(size),
-        "why": why,
-        "frontier": [s.record() for s in sorted(frontier, key=Setting.order)],
-    }
-
-
-def full_builds(candidates: list[Shape], winner: Shape | None, *, informative: bool) -> list[Shape]:
-    """The shapes built in full after screening: every FAISS shape, and the
-    ScaNN shape that won, only if the sample reached the recall target. A
-    sample that cannot reach it (a sample holds fewer close neighbours)
-    compares the engines near its own ceiling, where they differ otherwise
-    than at the target (clustered 300k x 128: ScaNN won a 25 000-vector
-    sample at recall 0.85, then needed 20 leaves where FAISS needs 1 at 0.95,
-    after a full ScaNN build that cost twice FAISS's)."""
-    full = [s for s in candidates if s.engine != "scann"]
-    if informative and winner is not None and winner.engine == "scann":
-        full.append(winner)
-    return full
 
 
 def _tune_shapes(
