@@ -232,3 +232,15 @@ def test_concept_queries_and_nonsense_halves_are_disjoint(quality) -> None:
     nonsense = quality.nonsense()
     assert len(nonsense["tuning"]) == len(nonsense["held_out"]) == 15
     assert not set(nonsense["tuning"]) & set(nonsense["held_out"])
+
+
+def test_cli_refuses_min_score_with_a_searcher_file(tmp_path: Path, capsys) -> None:
+    searcher = tmp_path / "photos.searcher"
+    searcher.write_bytes(b"not read: the flag is refused first")
+    code, out, err = run(
+        capsys, "search", "a cat", "--searcher", str(searcher), "--min-score", "0.3"
+    )
+    assert code == 1 and out == ""
+    assert err.strip() == (
+        "picsearch: error: --min-score is not supported with --searcher: search the library (--db)"
+    )
