@@ -11,6 +11,7 @@ temporary folder (ONNX graphs, ``.npy`` arrays, a JSON job).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -32,6 +33,8 @@ from .index import IndexArrays, build_index, check_file_size, item_metadata
 from .options import DEFAULT_MAX_TOKENS, ScannOptions
 
 __all__ = ["TfliteReport", "export_tflite", "write_index_file", "SEARCHERS", "FILE_NAMES"]
+
+log = logging.getLogger(__name__)
 
 SEARCHERS = ("text", "image")
 FILE_NAMES = {"text": "text_searcher.tflite", "image": "image_searcher.tflite"}
@@ -230,9 +233,13 @@ class _Job:
     def run(self, env: ConverterEnv, target: Path) -> None:
         convert_job = self.work / "convert.json"
         convert_job.write_text(json.dumps({"models": self.convert}))
+        kinds = " and ".join(entry["kind"] for entry in self.searchers)
+        # The default model's text encoder alone takes minutes: say so before the wait.
+        log.info("converting the %s side of '%s' with onnx2tf (minutes)", kinds, self.model)
         env.run("convert", "convert_job", str(convert_job), doing=f"converting '{self.model}'")
         metadata_job = self.work / "metadata.json"
         metadata_job.write_text(json.dumps({"searchers": self.searchers}))
+        log.info("writing the index and item metadata into the .tflite files")
         env.run("metadata", "metadata_job", str(metadata_job), doing="writing the index")
         target.mkdir(parents=True, exist_ok=True)
         for entry in self.searchers:
