@@ -227,12 +227,20 @@ def test_empty_library_and_misplaced_options(tmp_path: Path, capsys) -> None:
 
 
 def test_only_wordpiece_tokenizers_convert(tmp_path: Path) -> None:
-    """The tiny colour model's word-level tokenizer has no Task Library equivalent."""
+    """The tiny colour model's word-level tokenizer and CLIP's byte-level BPE have no
+    Task Library equivalent: refused, naming the way to the image searcher alone."""
+    from tokenizers import Tokenizer, models
+
     from picsearch.encoders.tiny import TinyEncoder
 
     TinyEncoder().export_query_model(tmp_path)
     with pytest.raises(InvalidInput, match="WordLevel: the Task Library's text searcher"):
         write_vocab(tmp_path / "tokenizer.json", tmp_path / "vocab.txt", model="tiny")
+    bpe = tmp_path / "bpe.json"
+    Tokenizer(models.BPE({"a": 0, "b": 1, "ab": 2}, [("a", "b")])).save(str(bpe))
+    with pytest.raises(InvalidInput, match="with BPE: .* --tflite-only image"):
+        write_vocab(bpe, tmp_path / "vocab.txt", model="clip:x")
+    assert not (tmp_path / "vocab.txt").exists()
 
 
 def test_text_graph_takes_three_int32_inputs_and_keeps_its_vectors(
