@@ -7,6 +7,7 @@
 const DEBOUNCE_MS = 250;
 // Photos asked for at a time as the grid scrolls (?page=N sets it, to try paging by hand).
 const PAGE = Math.min(200, Number(new URLSearchParams(location.search).get("page")) || 60);
+const FIRST_SCREEN = 24; // thumbnails that fill a large first screen
 const $ = (selector) => document.querySelector(selector);
 const state = {
   timer: 0, seq: 0, controller: null, upload: null, lastSearch: "", feed: null, list: [],
@@ -139,7 +140,12 @@ function appendPhotos(feed, photos) {
       feed.weakShown = true;
       results.append(element("h3", { className: "weak-heading" }, ["Weak matches"]));
     }
-    results.append(card(photo, photo.score));
+    const node = card(photo, photo.score);
+    // The first screen's thumbnails first: lazy loading asks for those of the next
+    // screens too, and they would share the connections.
+    node.querySelector("img").fetchPriority = state.list.length < FIRST_SCREEN
+      ? "high" : "low";
+    results.append(node);
     state.list.push(photo.id);
   }
   feed.count += photos.length;
