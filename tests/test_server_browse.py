@@ -286,6 +286,10 @@ def test_search_results_come_a_page_at_a_time(client: TestClient, route: str) ->
     second = client.get(f"/api/items/{item}/similar?k=4&start=4").json()["hits"]
     assert [h["score"] for h in second] == [h["score"] for h in similar[4:8]]
     assert client.get(f"{route}&start=10001").status_code == 400
+    if "q=" not in route:  # filters alone: newest first, each page in that order
+        assert [h["id"] for h in paged] == [h["id"] for h in whole]
+        taken = [dt.datetime.fromisoformat(h["taken"]) for h in whole]
+        assert taken == sorted(taken, reverse=True)
 
 
 def test_folders_of_every_size_page_newest_first(tmp_path: Path) -> None:

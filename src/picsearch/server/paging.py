@@ -17,10 +17,18 @@ from ..library import Hit
 __all__ = ["ranked_page"]
 
 
-def ranked_page(search: Callable[[int], list[Hit]], *, start: int, k: int) -> list[Hit]:
+def ranked_page(
+    search: Callable[[int], list[Hit]], *, start: int, k: int, in_order: bool = False
+) -> list[Hit]:
     """Hits ``start`` to ``start + k`` of the list ``search(n)`` begins, ranks from
-    ``start + 1``; the list ``search`` returned, cut to them (its attributes kept)."""
+    ``start + 1``; the list ``search`` returned, cut to them (its attributes kept).
+    ``in_order``: the search's own order is one order already (filters alone list the
+    photos newest first, all scoring 1), so it is kept."""
     wanted = start + k
+    if in_order:
+        found = search(wanted)
+        found[:] = found[start:wanted]
+        return found
     asked = wanted + 1
     while True:
         found = search(asked)

@@ -181,7 +181,7 @@ def add_search_routes(app: FastAPI, pool: LibraryPool, max_bytes: int, max_pixel
 
         def job(lib: Library) -> list[Hit]:
             run = lambda n: _run(lib, replace(query, k=n), understand=not literal)  # noqa: E731
-            return ranked_page(run, start=start, k=query.k)
+            return ranked_page(run, start=start, k=query.k, in_order=q is None)
 
         return await _search(pool, echo, job)
 
