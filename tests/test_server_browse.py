@@ -23,7 +23,9 @@ from picsearch.photo_info import PhotoInfo
 fastapi = pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
+from picsearch.library import Hit  # noqa: E402
 from picsearch.server import create_app  # noqa: E402
+from picsearch.server.paging import ranked_page  # noqa: E402
 
 LOOPBACK = "http://127.0.0.1"
 
@@ -328,3 +330,26 @@ def test_folders_of_every_size_page_newest_first(tmp_path: Path) -> None:
             )
             pages = all_pages(client, 200, folder=folder)
             assert [item["id"] for page in pages for item in page] == expected, folder
+
+
+def test_a_ranked_list_pages_as_one_list() -> None:
+    """Equal scores (exact copies) come in any order from a search and at the cut it
+    keeps any of them: pages are still parts of one list; a list whose scores are all
+    the same (filters alone) keeps its own order; and few calls are made."""
+    scores = [0.9, 0.8, 0.8, 0.8, 0.8, 0.7, 0.6]
+    calls: list[int] = []
+
+    def shuffled(n: int) -> list[Hit]:
+        calls.append(n)
+        order = np.random.default_rng(n).permutation(len(scores))
+        ranked = sorted(order, key=lambda i: -scores[i])[:n]  # ties in any order
+        return [Hit(rank=r, id=int(i) + 1, path="p", score=scores[i]) for r, i in enumerate(ranked)]
+
+    pages = [ranked_page(shuffled, start=s, k=2) for s in range(0, 8, 2)]
+    ids = [hit.id for page in pages for hit in page]
+    assert ids == [1, 2, 3, 4, 5, 6, 7]
+    assert [hit.rank for page in pages for hit in page] == list(range(1, 8))
+    assert len(calls) <= 8 and max(calls) <= 16  # a tie asks for a little more, once or twice
+    newest_first = [Hit(rank=r, id=i, path="p", score=1.0) for r, i in enumerate([5, 2, 9], 1)]
+    page = ranked_page(lambda n: newest_first[:n], start=1, k=1)
+    assert [hit.id for hit in page] == [2]

@@ -23,18 +23,29 @@ def ranked_page(
     """Hits ``start`` to ``start + k`` of the list ``search(n)`` begins, ranks from
     ``start + 1``; the list ``search`` returned, cut to them (its attributes kept).
     ``in_order``: the search's own order is one order already (filters alone list the
-    photos newest first, all scoring 1), so it is kept."""
+    photos newest first, all scoring 1), so it is kept; so it is when every score is
+    the same (words that said only when and where)."""
     wanted = start + k
     if in_order:
         found = search(wanted)
         found[:] = found[start:wanted]
         return found
     asked = wanted + 1
-    while True:
+    found = search(asked)
+    while _tied_past_the_cut(found, asked, wanted):
+        asked *= 2  # ask for the rest of the tie
         found = search(asked)
-        if len(found) < asked or found[-1].score != found[wanted - 1].score:
-            break
-        asked *= 2  # ties go on past the cut: ask for more of them
+    if found and found[0].score == found[-1].score:  # by the filters alone, after all
+        found[:] = found[start:wanted]
+        return found
     ordered = sorted(found, key=lambda hit: (-hit.score, hit.id))[start:wanted]
     found[:] = [replace(hit, rank=start + n) for n, hit in enumerate(ordered, 1)]
     return found
+
+
+def _tied_past_the_cut(found: list[Hit], asked: int, wanted: int) -> bool:
+    """Whether photos of the page's last score may go on past what was asked for (not
+    when every score is the same: a list in its own order, such as filters alone)."""
+    if len(found) < asked:
+        return False
+    return found[-1].score == found[wanted - 1].score != found[0].score
