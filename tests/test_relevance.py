@@ -234,13 +234,25 @@ def test_concept_queries_and_nonsense_halves_are_disjoint(quality) -> None:
     assert not set(nonsense["tuning"]) & set(nonsense["held_out"])
 
 
-def test_cli_refuses_min_score_with_a_searcher_file(tmp_path: Path, capsys) -> None:
-    searcher = tmp_path / "photos.searcher"
-    searcher.write_bytes(b"not read: the flag is refused first")
+def test_an_exported_searcher_judges_hits_as_its_library(
+    sample_db: Path, tmp_path: Path, model_cache: Path, capsys, monkeypatch
+) -> None:
+    from picsearch.searcher import TextSearcher
+    from picsearch.searcher.export import export_searcher
+
+    monkeypatch.setenv("PICSEARCH_CACHE", str(model_cache))
+    output = tmp_path / "photos.searcher"
+    with picsearch.open(sample_db) as lib:
+        assert lib.weak_cutoff() == OFF_CUTOFF  # the level the library was indexed at
+        export_searcher(lib, output)
+        expected = {q: [(stem(h), h.weak) for h in lib.search(q, k=5)] for q in ("a cat", NONSENSE)}
+    searcher = TextSearcher.create_from_file(output)
+    for query, flags in expected.items():
+        assert [(stem(h), h.weak) for h in searcher.search(query, k=5).hits()] == flags
+    assert all(weak for _, weak in expected[NONSENSE]) and not expected["a cat"][0][1]
+    assert searcher.search(NONSENSE, k=5, min_score=OFF_CUTOFF).hits() == []
     code, out, err = run(
-        capsys, "search", "a cat", "--searcher", str(searcher), "--min-score", "0.3"
+        capsys, "search", NONSENSE, "--searcher", str(output), "-k", "3", "--min-score", "-1"
     )
-    assert code == 1 and out == ""
-    assert err.strip() == (
-        "picsearch: error: --min-score is not supported with --searcher: search the library (--db)"
-    )
+    assert code == 0 and out.splitlines()[0].startswith("--- weak matches")
+    assert f"no good match for '{NONSENSE}'" in err

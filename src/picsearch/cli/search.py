@@ -158,11 +158,6 @@ def _search_searcher(args: argparse.Namespace) -> list[Hit]:
         raise InvalidInput(
             "--place and --camera are not supported with --searcher: search the library (--db)"
         )
-    if args.min_score is not None:
-        # A searcher file keeps no weak-match cutoff and drops nothing by score yet.
-        raise InvalidInput(
-            "--min-score is not supported with --searcher: search the library (--db)"
-        )
     if args.query is not None and args.image is not None:
         raise InvalidInput("a searcher file answers a text or an image query, not both at once")
     if args.image is not None:

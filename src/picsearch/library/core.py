@@ -187,6 +187,11 @@ class Library:
             query, understood = understand_query(query, places=self.place_names())
         return Results(self._searching.search(query), understood=understood)
 
+    def weak_cutoff(self) -> float | None:
+        """The score under which a text query's hit is a weak match, for this library's
+        model at the concepts level it was indexed at (None: the model has none)."""
+        return self._searching.weak_cutoff()
+
     def get(self, item_id: int) -> Item:
         """The stored photo with this id."""
         check_id(item_id, "id")

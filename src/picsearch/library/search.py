@@ -57,9 +57,13 @@ class LibrarySearch:
         calibrated cutoff flagged weak (the cutoff is calibrated on text-to-photo
         scores only: image and combined queries are never flagged)."""
         text_alone = query.image is None and query.like is None
-        level = self.catalog.get_meta("concepts")  # the level it was indexed at
-        cutoff = weak_cutoff_of(self.encoder, level=level) if text_alone else None
+        cutoff = self.weak_cutoff() if text_alone else None
         return judged(hits, cutoff=cutoff, min_score=query.min_score)
+
+    def weak_cutoff(self) -> float | None:
+        """The model's weak-match cutoff for text queries at the concepts level the
+        library was indexed at (None: the model has none)."""
+        return weak_cutoff_of(self.encoder, level=self.catalog.get_meta("concepts"))
 
     def _filtered_only(
         self, filters: Filters, subset: np.ndarray | None, k: int

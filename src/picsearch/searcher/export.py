@@ -191,7 +191,12 @@ def _manifest(
         "format_version": FORMAT_VERSION,
         "picsearch_version": __version__,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "model": {"spec": info.model, "id": info.model_id, "dims": info.dims},
+        "model": {
+            "spec": info.model,
+            "id": info.model_id,
+            "dims": info.dims,
+            "weak_cutoff": library.weak_cutoff(),
+        },
         "distance": "dot",
         "quantize": quantize,
         "encoders": encoders,

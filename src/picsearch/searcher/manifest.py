@@ -167,6 +167,8 @@ class Model(Checked):
     spec: str = field(default="", metadata=rule(Text()))
     id: str = field(default="", metadata=rule(Text(max_chars=255)))
     dims: Dims = field(default=None, metadata=rule(Section(Dims)))  # type: ignore[assignment]
+    #: The model's calibrated weak-match cutoff for text queries (None: it has none).
+    weak_cutoff: float | None = field(default=None, metadata=rule(Number(-1, 2), nullable=True))
 
 
 def _index_backends() -> tuple[str, ...]:

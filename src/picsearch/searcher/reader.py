@@ -169,11 +169,23 @@ class _Searcher:
         scores, ids = self._index.search(vector[None].astype(np.float32), k, subset=subset)
         return [(float(s), int(i)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
 
-    def _result(self, found: list[tuple[float, int]]) -> SearchResult:
+    def _result(
+        self,
+        found: list[tuple[float, int]],
+        *,
+        min_score: float | None = None,
+        cutoff: float | None = None,
+    ) -> SearchResult:
+        """The results of ``found``: those under ``min_score`` dropped, those under the
+        weak-match ``cutoff`` flagged weak, as ``Library.search`` judges its hits."""
         neighbours = []
         for score, item_id in found:
+            if min_score is not None and score < min_score:
+                continue
             metadata, concepts, text = self._items.details(item_id)
-            neighbours.append(NearestNeighbor(item_id, round(score, 6), metadata, concepts, text))
+            weak = cutoff is not None and score < cutoff
+            neighbour = NearestNeighbor(item_id, round(score, 6), metadata, concepts, text, weak)
+            neighbours.append(neighbour)
         return SearchResult(neighbours)
 
     def __len__(self) -> int:
@@ -238,7 +250,9 @@ class TextSearcher(_Searcher):
             return self._result(self._items.text_only(str(query.text), subset)[: query.k])
         if query.text is None:
             return self._result(self._items.rank_by_concepts(filters, subset)[: query.k])
-        return self._result(self._by_words(str(query.text), query, subset)[: query.k])
+        found = self._by_words(str(query.text), query, subset)[: query.k]
+        cutoff = self._spec.model.weak_cutoff
+        return self._result(found, min_score=query.min_score, cutoff=cutoff)
 
     def _by_words(
         self, text: str, query: SearchQuery, subset: np.ndarray | None
@@ -326,4 +340,5 @@ class ImageSearcher(_Searcher):
         if subset is not None and not len(subset):
             return SearchResult([])
         vector = self.embed(query.image, max_pixels=query.max_pixels)
-        return self._result(self._nearest(vector, query.k, subset))
+        found = self._nearest(vector, query.k, subset)
+        return self._result(found, min_score=query.min_score)

@@ -39,6 +39,8 @@ class NearestNeighbor:
     metadata: dict[str, Any] = field(default_factory=dict)
     concepts: dict[str, float] = field(default_factory=dict)
     text: str = ""
+    #: A text query's result under the model's weak-match cutoff: close, not a good match.
+    weak: bool = False
 
     @property
     def path(self) -> str:
@@ -51,7 +53,16 @@ class NearestNeighbor:
     def to_hit(self, rank: int) -> Hit:
         """This result as the library's Hit: the one shape for results, wherever found."""
         metadata = {key: value for key, value in self.metadata.items() if key != "path"}
-        return Hit(rank, self.id, self.path, self.score, metadata, dict(self.concepts), self.text)
+        return Hit(
+            rank,
+            self.id,
+            self.path,
+            self.score,
+            metadata,
+            dict(self.concepts),
+            self.text,
+            weak=self.weak,
+        )
 
 
 @dataclass(frozen=True)
