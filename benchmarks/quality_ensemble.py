@@ -294,6 +294,11 @@ def run_sweep(variants: list[str]) -> None:
 
         photos = ((samples[0], samples[1]), (concepts[0], concepts[1]), concept_queries)
         rows.append(lever_row(variant, bridge, mixed, photos, queries))
+    print("\n## how confident each member is on the sample photos (temperature 1)")
+    confidence = [
+        [m, f"{softmax(logits).max(axis=1).mean():.3f}"] for m, logits in samples[1].items()
+    ]
+    print_table(["member", "mean top probability"], sorted(confidence))
     print("\n## member temperatures at --concepts off (chosen on tuning; held-out checks)")
     halves = [f"{h} {m}" for h in ("tuning", "held-out") for m in ("r@1", "MRR", "mAP")]
     print_table(["variant", *halves], rows)
