@@ -175,14 +175,6 @@ def auto_configs(x: np.ndarray) -> list[Config]:
     index, build = timed(lambda: ann.build(x, None, "auto"))
     info = index.info()
     chosen = info["auto"] or {}
-    screening = chosen.get("screening")
-    if screening:
-        print(
-            f"  auto screening on {screening['sample']} vectors, {screening['seconds']} s "
-            f"(builds {screening['build_seconds']}), target {screening['target']}: "
-            f"winner {screening['winner']}",
-            flush=True,
-        )
     print(
         f"  auto: {chosen.get('held_out')} held-out queries, exact truth "
         f"{chosen.get('truth_seconds')} s",
@@ -461,7 +453,7 @@ def report(name: str, rows: list[Config], dim: int, scann_builds: dict[int, floa
     if fastest_scann is not None:
         leaves = int(fastest_scann.extra["leaves"])
         print(
-            f"build: auto {auto.build_s:.1f} s (screened, built and tuned) = "
+            f"build: auto {auto.build_s:.1f} s (built and tuned) = "
             f"{auto.build_s / scann_builds[leaves]:.2f}x raw ScaNN's {scann_builds[leaves]:.1f} s "
             f"(its fastest configuration's tree, {leaves} leaves)"
         )

@@ -179,7 +179,6 @@ def _record_choice(
             "target_met": met,
             "tune_by": options.tune_by,
             "confidence_z": CONFIDENCE_Z,
-            "screening": None,
             **record,
             "seconds": _since(started),
         },
