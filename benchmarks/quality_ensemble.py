@@ -172,6 +172,13 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return z / z.sum(axis=1, keepdims=True)
 
 
+def mixed_logits(logits: dict[str, np.ndarray], temperatures: dict[str, float]) -> np.ndarray:
+    """The log of the members' mean class probabilities, each member's logits divided by its
+    temperature first: logits the bridge's softmax turns back into those probabilities."""
+    probs = [softmax(logits[name] / t) for name, t in temperatures.items()]
+    return np.log(np.mean(probs, axis=0) + 1e-12).astype(np.float32)
+
+
 class EnsembleEncoder(DefaultEncoder):
     """The default model with its bridge fed the mean class probabilities of ``members``."""
 
@@ -201,11 +208,11 @@ class EnsembleEncoder(DefaultEncoder):
             return features, logits
         self.prepare_images()
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        probs = [
-            softmax((logits if name == "lite0" else self._run(name, batch)) / temperature)
-            for name, temperature in self.temperatures.items()
-        ]
-        return features, np.log(np.mean(probs, axis=0) + 1e-12).astype(np.float32)
+        by_member = {
+            name: logits if name == "lite0" else self._run(name, batch)
+            for name in self.temperatures
+        }
+        return features, mixed_logits(by_member, self.temperatures)
 
     def _run(self, name: str, batch: np.ndarray) -> np.ndarray:
         return self._sessions[name].run(["logits"], {"pixels": batch})[0]
@@ -289,8 +296,7 @@ def run_sweep(variants: list[str]) -> None:
     for variant, encoder in encoders.items():
 
         def mixed(logits: dict[str, np.ndarray], temperatures=encoder.temperatures) -> np.ndarray:
-            probs = [softmax(logits[m] / t) for m, t in temperatures.items()]
-            return bridge.joint_from_logits(np.log(np.mean(probs, axis=0) + 1e-12))
+            return bridge.joint_from_logits(mixed_logits(logits, temperatures))
 
         photos = ((samples[0], samples[1]), (concepts[0], concepts[1]), concept_queries)
         rows.append(lever_row(variant, bridge, mixed, photos, queries))
