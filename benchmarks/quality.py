@@ -23,7 +23,8 @@ recall@5 and MRR, concept mAP, indexing images/s, and the weak-match cutoff's fi
 (share of nonsense queries whose best hit is under it, "no good match"; share of real
 captions whose own photo scores under it, "hidden"), for the encoder's stored cutoff
 and for one fitted on the tuning half at that level. Then text-query latency.
-Tables go to stdout, progress to stderr.
+Tables go to stdout, progress to stderr. ``quality_ensemble.py`` beside it measures
+the bridge fed by ensembles of ImageNet CNNs the same way.
 """
 
 from __future__ import annotations
