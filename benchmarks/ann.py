@@ -402,8 +402,9 @@ def run(name: str, x: np.ndarray, q: np.ndarray, args: argparse.Namespace) -> No
     finalists = contenders(rows, keep=4)
     for r in finalists:  # their figures come from the interleaved rounds alone
         r.reset()
-    for _ in range(args.rounds):  # interleaved: each round times every finalist
-        for r in finalists:
+    for turn in range(args.rounds):  # interleaved: each round times every finalist,
+        shift = turn % len(finalists)  # each round starting with another one
+        for r in finalists[shift:] + finalists[:shift]:
             r.measure(q, args.singles)
     report(name, rows, x.shape[1], scann_builds)
     out = plot(name, rows)
