@@ -367,3 +367,22 @@ def test_duplicates_choose_a_keeper_move_and_undo(page, library: Path, tmp_path:
     sync_api.expect(group.locator(".done")).to_contain_text("Moved 1 file back")
     assert small.exists() and not list(target.rglob("*.jpg"))
     shutil.rmtree(target)
+
+
+def test_next_from_the_last_loaded_photo_loads_the_next_page(browser, server: str) -> None:
+    # One photo a page and a short window: the grid holds fewer photos than the library.
+    page, errors = open_page(
+        browser, server.rstrip("/") + "/?page=1", viewport={"width": 390, "height": 300}
+    )
+    sync_api.expect(cards(page).first).to_be_visible()
+    page.wait_for_timeout(300)  # let the grid fill the short window
+    loaded = cards(page).count()
+    assert loaded < len(TIMELINE)
+    cards(page).nth(loaded - 1).click()
+    detail = page.locator("#detail")
+    sync_api.expect(detail.locator("h2")).to_have_text(TIMELINE[loaded - 1])
+    sync_api.expect(page.locator("#next")).not_to_have_attribute("aria-disabled", "true")
+    page.locator("#next").click()
+    sync_api.expect(detail.locator("h2")).to_have_text(TIMELINE[loaded])
+    page.context.close()
+    assert errors == [], errors

@@ -91,10 +91,21 @@ function startFeed(fetchPage, { months = false, done = () => {} } = {}) {
   return loadMore();
 }
 
+// The next page of the grid; a page already on its way is waited for, not asked twice.
 async function loadMore() {
   const feed = state.feed;
-  if (!feed || feed.finished || feed.loading) return;
-  feed.loading = true;
+  if (!feed || feed.finished) return;
+  if (feed.loading) return feed.loading;
+  feed.loading = loadPage(feed);
+  try {
+    await feed.loading;
+  } finally {
+    feed.loading = false;
+  }
+  if (feed === state.feed && !feed.finished && nearTheEnd()) loadMore();
+}
+
+async function loadPage(feed) {
   try {
     const page = await feed.fetchPage(feed.next);
     if (feed !== state.feed) return;
@@ -107,10 +118,7 @@ async function loadMore() {
     feed.finished = true;
     if (!feed.count) $("#results").replaceChildren();
     setStatus(error.message, true);
-  } finally {
-    feed.loading = false;
   }
-  if (feed === state.feed && !feed.finished && nearTheEnd()) loadMore();
 }
 
 function nearTheEnd() {

@@ -87,20 +87,39 @@ async function showItem(id) {
     element("a", { id: "show-folder", className: "button quiet", href: inFolder }, ["Show in folder"]),
     element("a", { id: "back", className: "button quiet", href: state.lastSearch || "#" }, ["Back"]),
   ]);
-  const steps = element("div", { className: "steps" }, [
-    stepLink(previous, "‹ Previous", "previous"), stepLink(next, "Next ›", "next"),
-  ]);
   detail.replaceChildren(
     element("div", { className: "picture" }, [
-      element("img", { src: item.thumbnail + "?size=1280", alt: item.name }), steps,
+      element("img", { src: item.thumbnail + "?size=1280", alt: item.name }),
+      stepLinks(previous, next),
     ]),
     element("div", {}, [element("h2", {}, [item.name]), list, actions]),
   );
+  if (!next) nextPageFor(item.id);
+}
+
+function stepLinks(previous, next) {
+  return element("div", { className: "steps" }, [
+    stepLink(previous, "‹ Previous", "previous"), stepLink(next, "Next ›", "next"),
+  ]);
+}
+
+// The last loaded photo of a grid that has more: load its next page, then offer Next.
+async function nextPageFor(id) {
+  const feed = state.feed;
+  if (!feed || feed.finished) return;
+  await loadMore();
+  const [previous, next] = neighbours(id);
+  const steps = document.querySelector("#detail .steps");
+  if (next && steps && shownItem() === String(id)) steps.replaceWith(stepLinks(previous, next));
+}
+
+function shownItem() {
+  return new URLSearchParams(location.hash.slice(1)).get("item");
 }
 
 function step(offset) {
   // The address, not the photo shown: a second key press may come before it is.
-  const [previous, next] = neighbours(new URLSearchParams(location.hash.slice(1)).get("item"));
+  const [previous, next] = neighbours(shownItem());
   const target = offset < 0 ? previous : next;
   if (target) location.replace(`#item=${target}`); // the way back stays the grid
 }
