@@ -8,7 +8,7 @@ each, on the principal directions when half the dimensions or fewer hold
 ScaNN (spherical leaves, AH with 2 dimensions per code, int8 re-rank), with
 as many leaves, tuned when FAISS is not installed or when no FAISS shape
 meets the target within 10 % of its leaves. Measured on both benchmark sets
-(docs/ann.md), ScaNN's tuned frontier took 2.5-4x FAISS's time per query at
+(docs/ann.md), ScaNN's tuned frontier took 2.3-3.9x FAISS's time per query at
 the target (its int8 re-rank needs many more leaves than its float32 one),
 and a screening sample, which an earlier version tuned both engines on to
 spare ScaNN's costly full build, picked ScaNN on both sets and so spent
