@@ -8,7 +8,6 @@ unreadable is refused with a message naming it and what was expected.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidInput
-from .model_checks import pickle_allowed, refuse_pickle
+from .model_checks import pickle_allowed, refuse_pickle, sampled_digest
 
 __all__ = ["SUPPORTED_MODEL_TYPES", "EXPECTED", "ClipFolder", "read_clip_folder"]
 
@@ -148,16 +147,5 @@ def _processor_settings(folder: Path, model_type: str) -> dict[str, Any]:
 
 
 def _sampled_digest(paths: list[Path]) -> str:
-    """A short digest of small files whole and of large files' size, head and tail (fast)."""
-    digest = hashlib.blake2b(digest_size=5)
-    for path in paths:
-        size = path.stat().st_size
-        digest.update(f"{path.name}:{size}".encode())
-        with open(path, "rb") as handle:
-            if size <= 4 << 20:
-                digest.update(handle.read())
-            else:
-                digest.update(handle.read(1 << 20))
-                handle.seek(size - (1 << 20))
-                digest.update(handle.read())
-    return digest.hexdigest()
+    # Five bytes, as model ids of CLIP folders have always had: libraries keep their id.
+    return sampled_digest(paths, digest_size=5)

@@ -80,10 +80,10 @@ def graph_sides(session: Any) -> tuple[list[GraphSide], list[GraphSide]]:
     return sides(session.get_inputs()), sides(session.get_outputs())
 
 
-def sampled_digest(paths: list[Path]) -> str:
+def sampled_digest(paths: list[Path], *, digest_size: int = 6) -> str:
     """A short digest of files: small ones whole, large ones by size, head and tail (fast
     on weights of gigabytes, and still tells two checkpoints of one architecture apart)."""
-    digest = hashlib.blake2b(digest_size=6)
+    digest = hashlib.blake2b(digest_size=digest_size)
     for path in paths:
         size = path.stat().st_size
         digest.update(f"{path.name}:{size}".encode())

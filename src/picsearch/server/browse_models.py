@@ -7,6 +7,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field
 
+from .models import PhotoFile
+
 __all__ = [
     "MAX_PAGE",
     "CURSOR_PATTERN",
@@ -54,13 +56,7 @@ AbsolutePath = Annotated[
 ]
 
 
-class ListedModel(BaseModel):
-    id: int
-    name: str = Field(description="the file name")
-    path: str = Field(description="the file's path on the server, printable")
-    width: int
-    height: int
-    size: int = Field(description="file size in bytes")
+class ListedModel(PhotoFile):
     taken: str = Field(description="when it was taken (else its file time), ISO 8601")
     thumbnail: str = Field(description="URL of a small JPEG of the photo")
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from ..display import path_text
 
 __all__ = [
+    "PhotoFile",
     "ErrorDetail",
     "ErrorBody",
     "HitModel",
@@ -71,13 +72,18 @@ MAX_ID = 2**63 - 1
 ItemId = Annotated[int, Path(ge=1, le=MAX_ID, description="a photo's id in the library")]
 
 
-class _Photo(BaseModel):
+class PhotoFile(BaseModel):
+    """What every answer says of a photo's file."""
+
     id: int
     name: str = Field(description="the file name")
     path: str = Field(description="the file's path on the server, printable")
     width: int
     height: int
     size: int = Field(description="file size in bytes")
+
+
+class _Photo(PhotoFile):
     mtime: float = Field(description="file modification time, Unix seconds")
     taken: str | None = Field(None, description="when it was taken: ISO 8601 with its offset")
     taken_source: str | None = Field(
