@@ -41,7 +41,7 @@ BatchHook = Callable[[Unit, int], None]
 # model on its first task and reuses it for every later task.
 _ENCODERS: dict[str, Encoder] = {}
 _BANKS: dict[str, ConceptBank] = {}  # the same for the concept detectors, by level
-_LOADS = [0]
+_LOADS: dict[str, int] = {}  # loads per model
 _LOCK = threading.Lock()
 
 
@@ -73,7 +73,7 @@ def _load(model: str, threads: int | None) -> Encoder:
     if isinstance(encoder, PreparesImages):
         encoder.prepare_images()
     _ENCODERS[model] = encoder
-    _LOADS[0] += 1
+    _LOADS[model] = _LOADS.get(model, 0) + 1
     return encoder
 
 
@@ -88,8 +88,9 @@ def concept_bank_for(level: str, *, threads: int | None = None) -> ConceptBank |
 
 
 def encoder_loads() -> int:
-    """How many models this process loaded (1 per model when caching works)."""
-    return _LOADS[0]
+    """The most times this process loaded any one model (1 when caching works; a worker
+    that served jobs with other models before loaded each of them once)."""
+    return max(_LOADS.values(), default=0)
 
 
 def embed_unit(
