@@ -99,3 +99,27 @@ def striped(path: Path, seed: int, size: tuple[int, int] = (160, 120)) -> Path:
 def sha(path: Path) -> str:
     """The SHA-256 of a file's bytes."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def tiny_clip_model(*, vocab_size: int, bos: int, eos: int, pad: int) -> object:
+    """A randomly initialised tiny transformers CLIPModel (seed 0): 2 layers of width 32,
+    16 tokens, 32-pixel images in 8-pixel patches, 16-d joint space. Tests save it with
+    the tokenizer and image processor of the layout they check."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    layers = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2}
+    config = transformers.CLIPConfig(
+        text_config={
+            **layers,
+            "num_attention_heads": 2,
+            "vocab_size": vocab_size,
+            "max_position_embeddings": 16,
+            "bos_token_id": bos,
+            "eos_token_id": eos,
+            "pad_token_id": pad,
+        },
+        vision_config={**layers, "num_attention_heads": 2, "image_size": 32, "patch_size": 8},
+        projection_dim=16,
+    )
+    torch.manual_seed(0)
+    return transformers.CLIPModel(config).eval()

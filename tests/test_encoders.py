@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import tiny_clip_model
 from PIL import Image
 
 from picsearch.encoders import Encoder, load_encoder, onnx_export
@@ -308,35 +309,11 @@ def _tiny_clip_tokenizer():
 @pytest.fixture(scope="module")
 def tiny_clip(tmp_path_factory):
     """A randomly initialised tiny CLIPModel + tokenizer + image processor, saved offline."""
-    torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
     folder = tmp_path_factory.mktemp("tiny-clip")
     tokenizer, vocab = _tiny_clip_tokenizer()
     eos = vocab["<|endoftext|>"]
-    config = transformers.CLIPConfig(
-        text_config={
-            "vocab_size": len(vocab),
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "max_position_embeddings": 16,
-            "bos_token_id": vocab["<|startoftext|>"],
-            "eos_token_id": eos,
-            "pad_token_id": eos,
-        },
-        vision_config={
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "image_size": 32,
-            "patch_size": 8,
-        },
-        projection_dim=16,
-    )
-    torch.manual_seed(0)
-    model = transformers.CLIPModel(config).eval()
+    model = tiny_clip_model(vocab_size=len(vocab), bos=vocab["<|startoftext|>"], eos=eos, pad=eos)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.save_pretrained(folder)

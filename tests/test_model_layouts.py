@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import solid_photo
+from conftest import solid_photo, tiny_clip_model
 from PIL import Image
 from test_encoders import _tiny_clip_tokenizer, cosines
 
@@ -77,18 +77,8 @@ def _export(module, args, path: Path, names: list[str]) -> None:
 def _tiny_clip():
     tokenizer, vocab = _tiny_clip_tokenizer()
     eos = vocab["<|endoftext|>"]
-    layers = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2}
-    config = transformers.CLIPConfig(
-        text_config={
-            **layers, "num_attention_heads": 2, "vocab_size": len(vocab),
-            "max_position_embeddings": TOKENS, "bos_token_id": vocab["<|startoftext|>"],
-            "eos_token_id": eos, "pad_token_id": eos,
-        },
-        vision_config={**layers, "num_attention_heads": 2, "image_size": SIZE, "patch_size": 8},
-        projection_dim=16,
-    )  # fmt: skip
-    torch.manual_seed(0)
-    return transformers.CLIPModel(config).eval(), tokenizer
+    model = tiny_clip_model(vocab_size=len(vocab), bos=vocab["<|startoftext|>"], eos=eos, pad=eos)
+    return model, tokenizer
 
 
 def _tiny_siglip():

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import tiny_clip_model
 from PIL import Image
 
 import picsearch
@@ -49,36 +50,12 @@ def converter_env() -> ConverterEnv:
 def bert_clip_folder(folder: Path) -> Path:
     """A tiny random CLIPModel whose tokenizer is BERT WordPiece: [CLS] text [SEP], the
     text vector read at [SEP] (its eos token), as the Task Library tokenizes."""
-    torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
     letters = [c for c in "abcdefghijklmnopqrstuvwxyz" if c not in ("a",)]
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "an", "the", "of", "on", "in"]
     vocab += ["with", "and", *WORDS, *letters, *[f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"]]
     ids = {token: i for i, token in enumerate(vocab)}
-    config = transformers.CLIPConfig(
-        text_config={
-            "vocab_size": len(vocab),
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "max_position_embeddings": 16,
-            "bos_token_id": ids["[CLS]"],
-            "eos_token_id": ids["[SEP]"],
-            "pad_token_id": 0,
-        },
-        vision_config={
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "image_size": 32,
-            "patch_size": 8,
-        },
-        projection_dim=16,
-    )
-    torch.manual_seed(0)
-    model = transformers.CLIPModel(config).eval()
+    model = tiny_clip_model(vocab_size=len(vocab), bos=ids["[CLS]"], eos=ids["[SEP]"], pad=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.save_pretrained(folder)
