@@ -15,9 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import test_browser
 from library_photos import write_library
 from PIL import Image
-from test_browser import ARGS, CHROMIUM, serving, sync_api, wait_until
+from test_browser import CHROMIUM, sync_api, wait_until
 
 import picsearch
 
@@ -43,6 +44,11 @@ NAMES = "cards => cards.map(c => c.dataset.name)"
 THUMBNAILS_LOADED = "[...document.querySelectorAll('#results img')].every(i => i.naturalWidth)"
 
 
+#: The server and browser of test_browser, for this module's own library.
+server = test_browser.server
+browser = test_browser.browser
+
+
 @pytest.fixture(scope="module")
 def library(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as patch:
@@ -52,22 +58,6 @@ def library(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Iter
         with picsearch.open(folder / "photos.db", model="default") as lib:
             assert lib.index(folder / "photos", concepts="fast").added == len(TIMELINE)
         yield folder / "photos.db"
-
-
-@pytest.fixture(scope="module")
-def server(library: Path) -> Iterator[str]:
-    from picsearch.server import create_app
-
-    with serving(create_app(library, thumbnail_dir=library.parent / "thumbs")) as address:
-        yield address
-
-
-@pytest.fixture(scope="module")
-def browser(server: str) -> Iterator[object]:
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 def open_page(browser, address: str, **context_options) -> tuple[object, list[str]]:
