@@ -24,7 +24,7 @@ from ..version import __version__
 from .bundle import FORMAT, FORMAT_VERSION, write_bundle
 from .manifest import QUANTIZE
 
-__all__ = ["ExportReport", "export_searcher", "QUANTIZE"]
+__all__ = ["ExportReport", "export_searcher", "exportable_encoder", "QUANTIZE"]
 #: How many built-in text probes and library photos the export checks itself with.
 TEXT_PROBES = 100
 IMAGE_PROBES = 20
@@ -65,17 +65,24 @@ class ExportReport:
         )
 
 
+def exportable_encoder(library: Library) -> ExportsQueryModel:
+    """The library's encoder, once the library has photos and its model can be written
+    out as query graphs (refused in one line otherwise)."""
+    if not len(library):
+        raise LibraryError(f"{library.path} is empty: index some photos before exporting")
+    encoder = library.encoder
+    if not isinstance(encoder, ExportsQueryModel):
+        raise InvalidInput(f"model '{library.model}' cannot be exported to a searcher yet")
+    return encoder
+
+
 def export_searcher(
     library: Library, output: str | os.PathLike[str], *, quantize: str = "none"
 ) -> ExportReport:
     """Write ``library`` (its query encoders, index and item metadata) to one file."""
     if quantize not in QUANTIZE:
         raise InvalidInput(f"quantize={quantize!r} must be one of {', '.join(QUANTIZE)}")
-    if not len(library):
-        raise LibraryError(f"{library.path} is empty: index some photos before exporting")
-    encoder = library.encoder
-    if not isinstance(encoder, ExportsQueryModel):
-        raise InvalidInput(f"model '{library.model}' cannot be exported to a searcher yet")
+    encoder = exportable_encoder(library)
     started = time.perf_counter()
     output = Path(output).expanduser()
     output.parent.mkdir(parents=True, exist_ok=True)

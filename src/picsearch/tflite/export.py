@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 
 from ..display import path_text
-from ..encoders import ExportsQueryModel
 from ..errors import InvalidInput, LibraryError
 from ..library import Library, row_metadata
+from ..searcher.export import exportable_encoder
 from ..version import __version__
 from . import models
 from .env import ConverterEnv, find_env
@@ -86,11 +86,7 @@ def export_tflite(
     unknown = [s for s in searchers if s not in SEARCHERS]
     if unknown or not searchers:
         raise InvalidInput(f"searchers must be some of {', '.join(SEARCHERS)}, not {unknown}")
-    if not len(library):
-        raise LibraryError(f"{library.path} is empty: index some photos before exporting")
-    encoder = library.encoder
-    if not isinstance(encoder, ExportsQueryModel):
-        raise InvalidInput(f"model '{library.model}' cannot be exported to a searcher yet")
+    encoder = exportable_encoder(library)
     env = env or find_env()
     started = time.perf_counter()
     ids, items = _items(library)
