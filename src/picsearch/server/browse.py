@@ -171,13 +171,4 @@ def _folder_model(tree: FolderTree, path: bytes) -> FolderModel:
 
 
 def _listed(row: Listed) -> ListedModel:
-    return ListedModel(
-        id=row.id,
-        name=path_text(os.path.basename(row.path)),
-        path=path_text(row.path),
-        width=row.width,
-        height=row.height,
-        size=row.size,
-        taken=row.taken,
-        thumbnail=models.urls(row.id)["thumbnail"],
-    )
+    return ListedModel(**models.file_fields(row), taken=row.taken)

@@ -194,15 +194,9 @@ def _group(lib: Library, group: Any) -> DupGroup:
     rows = lib.rows(ids)
     members = [
         DupMember(
-            id=m.id,
-            name=path_text(os.path.basename(m.path)),
-            path=path_text(m.path),
-            width=m.width,
-            height=m.height,
-            size=m.size,
+            **models.file_fields(m),
             mtime=m.mtime,
             taken=rows[m.id].photo.get("taken") if m.id in rows else None,
-            thumbnail=models.urls(m.id)["thumbnail"],
         )
         for m in group.members
     ]

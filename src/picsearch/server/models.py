@@ -26,6 +26,7 @@ __all__ = [
     "GpsModel",
     "UnderstoodModel",
     "photo_fields",
+    "file_fields",
     "urls",
     "ERROR_RESPONSES",
     "MAX_ID",
@@ -173,6 +174,20 @@ def photo_fields(item_id: int, path: str, metadata: dict[str, Any]) -> dict[str,
             k: v for k, v in metadata.items() if k not in STANDARD_KEYS and k not in PHOTO_KEYS
         },
         **urls(item_id),
+    }
+
+
+def file_fields(row: Any) -> dict[str, Any]:
+    """PhotoFile's fields and the thumbnail's URL of a listed photo: any row with ``id``,
+    ``path``, ``width``, ``height`` and ``size``."""
+    return {
+        "id": row.id,
+        "name": path_text(os.path.basename(row.path)),
+        "path": path_text(row.path),
+        "width": row.width,
+        "height": row.height,
+        "size": row.size,
+        "thumbnail": urls(row.id)["thumbnail"],
     }
 
 
