@@ -256,3 +256,40 @@ def test_an_exported_searcher_judges_hits_as_its_library(
     )
     assert code == 0 and out.splitlines()[0].startswith("--- weak matches")
     assert f"no good match for '{NONSENSE}'" in err
+
+
+# ----------------------------------------------------------------- the benchmark's levers
+
+
+def test_the_query_bridge_re_expresses_a_query_in_the_class_bank(quality) -> None:
+    import numpy as np
+
+    bank = np.eye(4, dtype=np.float32)  # four "classes", one axis each
+    query = np.array([[0.8, 0.6, 0.0, 0.0]], dtype=np.float32)
+    alone = quality.QueryBridge(top_m=1, temperature=0.05, weight=float("inf"))
+    assert np.allclose(alone.apply(bank, query), [[1, 0, 0, 0]])  # its nearest class alone
+    even = quality.QueryBridge(top_m=2, temperature=1e6, weight=float("inf"))
+    assert np.allclose(even.apply(bank, query), [[2**-0.5, 2**-0.5, 0, 0]], atol=1e-4)
+    blended = quality.QueryBridge(top_m=1, temperature=0.05, weight=1.0).apply(bank, query)
+    expected = np.array([1.8, 0.6, 0, 0]) / np.linalg.norm([1.8, 0.6])
+    assert np.allclose(blended, [expected], atol=1e-6)
+    assert np.isclose(np.linalg.norm(blended), 1.0)
+
+
+def test_the_word_check_adds_to_the_cutoff_and_counts_against_its_fit(quality) -> None:
+    def ranked(caption: str, score: float) -> object:
+        return quality.Ranked("p", caption, 1, "p", score, score, "tuning")
+
+    captions = [ranked(f"caption {i}", 0.1 * i) for i in range(1, 21)]
+    nobody = {"caption 20"}  # a caption "no word of which is known", at the best score
+    unknown = nobody.__contains__
+    assert quality.fit_cutoff([r.own_score for r in captions]) == pytest.approx(0.2 - 1e-6)
+    # 5 % of 20 captions may be hidden: the flagged one uses that allowance up.
+    assert quality.fit_cutoff_with_words(captions, unknown) == pytest.approx(0.1 - 1e-6)
+    assert quality.fit_cutoff_with_words(captions, lambda _: True) == float("-inf")
+    best = {h: [1.0] * len(quality.nonsense()[h]) for h in quality.HALVES}
+    result = quality.LevelResult("default", "off", captions, {}, best, 1.0, 0.15)
+    assert result.cutoff_figures(0.15, "tuning")[:2] == (0.0, 0.05)
+    flags = {quality.nonsense()["tuning"][0], *nobody}
+    refused, hidden, _ = result.cutoff_figures(0.15, "tuning", flags.__contains__)
+    assert (refused, hidden) == (pytest.approx(1 / 15), pytest.approx(0.10))
