@@ -870,9 +870,9 @@ def real_words() -> list[str]:
 
 
 def print_word_checks(levels: list[LevelResult]) -> None:
-    """Which queries each word check flags as having no known word, by half, and the
-    nonsense and captions answered "no good match" with it and the default level's
-    stored cutoff."""
+    """Which queries each word check flags as having no known word, by half; then the
+    nonsense and captions answered "no good match" with it and each level's stored
+    cutoff."""
     from picsearch.encoders.imagenet import class_names
 
     checks = word_checks()
@@ -893,34 +893,25 @@ def print_word_checks(levels: list[LevelResult]) -> None:
             row += [f"{np.mean([unknown(t) for t in halves[h]]):.2f}" for h in HALVES]
         row.append(f"{np.mean([unknown(n) for n in names]):.3f}")
         row.append(f"{np.mean([unknown(w) for w in lemmas]):.3f}" if lemmas else "-")
-        rows.append(row + with_cutoff(levels, unknown))
+        rows.append(row)
     print("\n## queries with no known word (flagged by the words alone), by half")
     header = [f"{kind} {h}" for kind in texts for h in ("tuning", "held-out")]
-    header += ["ImageNet names", "WordNet words"]
-    level = default_level(levels)
-    if level is not None:
-        header += [
-            f"{level.level} + words: {k} {h}"
-            for k in ("nonsense", "hidden")
-            for h in ("tuning", "held-out")
-        ]
-    print_table(["word check", *header], rows)
+    print_table(["word check", *header, "ImageNet names", "WordNet words"], rows)
+    print_words_with_cutoffs(levels, checks)
 
 
-def default_level(levels: list[LevelResult]) -> LevelResult | None:
-    """The default model's result at the default level (fast), else its first."""
-    found = [r for r in levels if r.model == "default" and r.stored_cutoff is not None]
-    return next((r for r in found if r.level == "fast"), found[0] if found else None)
-
-
-def with_cutoff(levels: list[LevelResult], unknown: Callable[[str], bool]) -> list[str]:
-    """Shares of nonsense answered "no good match" and of captions hidden, by half, with
-    the default level's stored cutoff and the word check together."""
-    level = default_level(levels)
-    if level is None:
-        return []
-    figures = [level.cutoff_figures(level.stored_cutoff, h, unknown)[:2] for h in HALVES]
-    return [f"{figures[h][k]:.2f}" for k in (0, 1) for h in (0, 1)]
+def print_words_with_cutoffs(levels: list[LevelResult], checks: dict) -> None:
+    """Nonsense answered "no good match" and captions hidden, by half, with each level's
+    stored cutoff alone and with each word check beside it."""
+    rows = []
+    for level in (r for r in levels if r.stored_cutoff is not None):
+        for label, unknown in [("cutoff alone", None), *checks.items()]:
+            figures = [level.cutoff_figures(level.stored_cutoff, h, unknown)[:2] for h in HALVES]
+            shares = [f"{figures[h][k]:.2f}" for k in (0, 1) for h in (0, 1)]
+            rows.append([level.model, level.level, label, *shares])
+    print("\n## the stored cutoff with each word check: 'no good match' and captions hidden")
+    header = [f"{k} {h}" for k in ("no good match", "hidden") for h in ("tuning", "held-out")]
+    print_table(["model", "level", "word check", *header], rows)
 
 
 # ----------------------------------------------------------------- main
