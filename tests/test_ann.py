@@ -20,6 +20,7 @@ BACKENDS = {
     "exact": IndexOptions(backend="exact"),
     "scann": IndexOptions(backend="scann", tree=Tree(70, 10)),
     "faiss-ivf": IndexOptions(backend="faiss", tree=Tree(70, 10)),
+    "faiss-sq8": IndexOptions(backend="faiss", tree=Tree(70, 10), quantization="int8"),
     "faiss-hnsw": IndexOptions(backend="faiss", kind="hnsw"),
     # "cost": auto chooses by counted work, never by a clock (tests must not time)
     "auto": IndexOptions(backend="auto", exact_below=1000, tune_by="cost"),
@@ -288,9 +289,15 @@ def test_auto_tunes_every_engine_shape_and_records_the_frontier(auto_built, data
     x, ids, q = data
     index = auto_built
     chosen = index.info()["auto"]
-    # FAISS with sqrt(N) and 2 sqrt(N) leaves; it meets the target, so ScaNN
-    # (the slower frontier and the costlier build) is not built
-    assert set(chosen["shapes"]) == {"faiss/71/AH1", "faiss/142/AH1"}
+    # FAISS with sqrt(N) and 2 sqrt(N) leaves, 4-bit codes + re-rank and SQ8
+    # codes; it meets the target, so ScaNN (the slower frontier and the
+    # costlier build) is not built
+    assert set(chosen["shapes"]) == {
+        "faiss/71/AH1",
+        "faiss/142/AH1",
+        "faiss/71/SQ8",
+        "faiss/142/SQ8",
+    }
     for shape in chosen["shapes"].values():
         assert shape["tuning"] and shape["build_seconds"] > 0
     frontier = chosen["frontier"]
@@ -451,6 +458,91 @@ def test_engine_reranks_natively_from_its_only_copy(name, data, tmp_path):
     )
 
 
+def test_faiss_sq8_codes_are_the_only_copy_and_score_directly(data, tmp_path):
+    """IVF-SQ8: residual codes scored while the leaves are scanned, no re-rank by
+    anyone, no second copy, read back through a direct map; it survives a save."""
+    pytest.importorskip("faiss")
+    x, ids, q = data
+    index = ann.build(x, ids, BACKENDS["faiss-sq8"])
+    info = index.info()
+    engine = info["engine"]
+    assert engine["native_codes"] and engine["rerank"] == 0 and engine["native_rerank"] == 0
+    assert info["rerank_bytes_per_vector"] == 0 and engine["native_copy_bytes"] >= N * DIM
+    assert info["bytes_per_vector"] <= 0.5 * 4 * DIM and index._lean is not None
+    back, back_ids = index.vectors_and_ids()
+    assert np.abs(back - x[np.searchsorted(ids, back_ids)]).max() < 0.01
+    scores, got = index.search(q, K)
+    assert recall(exact_topk(x, ids, q, K), got) >= 0.9
+    # the scores are the codes' own dot products, close to the exact ones
+    exact_scores = np.take_along_axis(q @ x.T, np.searchsorted(ids, got), axis=1)
+    assert np.abs(scores - exact_scores).max() < 0.01
+    back = ann.load(index.save(tmp_path / "ix"))
+    assert back.info()["engine"]["native_codes"]
+    np.testing.assert_array_equal(back.search(q, K)[1], got)
+    some = ids[::7]
+    np.testing.assert_array_equal(
+        back.search(q, K, subset=some)[1], index.search(q, K, subset=some)[1]
+    )
+
+
+def test_faiss_shapes_with_as_many_leaves_share_one_k_means(data, monkeypatch):
+    """4-bit and SQ8 shapes trained on one sample with one leaf count reuse the
+    first one's centroids; another sample trains its own."""
+    pytest.importorskip("faiss")
+    from picsearch.ann import faiss_backend, trained_leaves
+
+    monkeypatch.setattr(trained_leaves, "_kept", type(trained_leaves._kept)())
+    x, ids, _ = data
+    trainings = []
+    original = trained_leaves.remember_leaves
+
+    def counting(key, centroids):
+        trainings.append(key)
+        original(key, centroids)
+
+    monkeypatch.setattr(faiss_backend, "remember_leaves", counting)
+    first = ann.build(x, ids, BACKENDS["faiss-ivf"])
+    second = ann.build(x, ids, BACKENDS["faiss-sq8"])
+    assert len(trainings) == 1
+    centroids = [i.engine._parts[0].quantizer.reconstruct_n(0, 70) for i in (first, second)]
+    np.testing.assert_array_equal(*centroids)
+    ann.build(x[::-1].copy(), ids[::-1].copy(), BACKENDS["faiss-sq8"])  # another sample
+    assert len(trainings) == 2
+
+
+def test_leaf_recall_bounds_every_search_of_as_many_leaves(data):
+    """No codes find a neighbour in a leaf not searched: the share of the true
+    neighbours inside a query's p best leaves bounds the recall at p leaves."""
+    pytest.importorskip("faiss")
+    from picsearch.ann.faiss_backend import FaissEngine
+    from picsearch.ann.leaf_bound import leaf_recall
+
+    x, ids, q = data
+    truth = np.searchsorted(ids, exact_topk(x, ids, q, K))  # positions of the rows
+    options = BACKENDS["faiss-sq8"]
+    curve = leaf_recall(FaissEngine(DIM, options).leaves(x), q, x, truth, 70)
+    assert np.all(np.diff(curve) >= 0) and curve[-1] == 1.0 and curve[0] < 0.9
+    for searched in (1, 2, 4, 8):
+        index = ann.build(x, ids, options.replace(tree=Tree(70, searched)))
+        measured = recall(exact_topk(x, ids, q, K), index.search(q, K)[1])
+        assert measured <= curve[searched - 1] + 1e-9
+        assert measured >= curve[searched - 1] - 0.05  # SQ8 codes lose little
+
+
+def test_auto_does_not_build_shapes_whose_leaves_cannot_reach_the_target(auto_built):
+    """Each FAISS shape on every dimension is judged by its leaves first; one that
+    is built records the fewest leaves that could reach the target, and the
+    frontier never searches fewer."""
+    pytest.importorskip("faiss")
+    chosen = auto_built.info()["auto"]
+    for key, shape in chosen["shapes"].items():
+        assert ("skipped" in shape) != ("least_leaves" in shape), key
+        if "least_leaves" in shape:
+            assert all(t[0] >= shape["least_leaves"] for t in shape["tuning"])
+        else:
+            assert shape["leaf_recall"] < 0.95
+
+
 def test_search_is_batched_and_fast(data):
     x, ids, q = data
     index = ann.build(x, ids, "exact")
@@ -493,7 +585,7 @@ def test_rebuild_swaps_the_engine_when_auto_picks_another(data):
     assert len(index) == N - 10 - len(gone) + 20
 
 
-@pytest.mark.parametrize("name", ["scann", "faiss-ivf", "faiss-hnsw"])
+@pytest.mark.parametrize("name", ["scann", "faiss-ivf", "faiss-sq8", "faiss-hnsw"])
 def test_lean_path_answers_like_the_general_one(name, data):
     """A plain float32 batch (or one query) goes straight to the engine; any
     other input, a filter or a tombstone takes the general path: same answers."""
@@ -604,7 +696,8 @@ def test_auto_tunes_scann_too_when_no_faiss_shape_meets_the_target(data):
     x, ids, _ = data
     options = IndexOptions(backend="auto", exact_below=1000, tune_by="cost", recall_target=0.9999)
     chosen = ann.build(x, ids, options).info()["auto"]
-    both = {"faiss/71/AH1", "faiss/142/AH1", "scann/71/AH2", "scann/142/AH2"}
+    faiss_shapes = {"faiss/71/AH1", "faiss/142/AH1", "faiss/71/SQ8", "faiss/142/SQ8"}
+    both = faiss_shapes | {"scann/71/AH2", "scann/142/AH2"}
     assert set(chosen["shapes"]) == both
 
 
@@ -652,7 +745,7 @@ def test_faiss_trains_its_leaves_on_enough_points_each(monkeypatch):
     assert len({row.tobytes() for row in sample}) == len(sample)  # drawn without repeats
 
 
-@pytest.mark.parametrize("name", ["scann", "faiss-ivf"])
+@pytest.mark.parametrize("name", ["scann", "faiss-ivf", "faiss-sq8"])
 def test_rows_absorbed_into_a_build_stay_in_the_engines_only_copy(name, data):
     """auto's held-out queries join the index after tuning: the engine takes
     them, its re-ranking copy covers them (ScaNN re-reads its snapshot), and

@@ -51,16 +51,20 @@ from .candidates import (
     common_options,
     predicted_cost,
     principal_dims,
+    reorders_for,
     shapes,
 )
 from .checks import check_ids, check_vectors, normalize_rows
+from .leaf_bound import leaf_recall, truth_positions
 from .options import IndexOptions
 from .recall import CONFIDENCE_Z, K, Queries, hits_per_query, recall_bound
 from .store import Float32Store, scan_topk
 from .timing import fastest
 from .tuning import (
+    affordable_leaves,
     choose_setting,
     find_frontier,
+    leaf_cap_of,
     meets_target,
     more_leaves,
     tune,
@@ -252,21 +256,70 @@ def _tune_shapes(
     n: int,
     options: IndexOptions,
 ) -> tuple[list[Setting], list[AnnIndex], dict[str, Any]]:
-    """Build each shape (leaves sized for n) and find its frontier."""
+    """Build each shape (leaves sized for n) and find its frontier; shapes whose
+    leaves cannot hold the target's share of the neighbours are not built."""
     frontier: list[Setting] = []
     built: list[AnnIndex] = []
     records: dict[str, Any] = {}
+    truth = truth_positions(queries, ids)
     for shape in candidates:
         start = time.perf_counter()
+        reach = _leaves_reach(vectors, queries, truth, shape.options(options, n), frontier)
+        least = _least_leaves(reach, options.recall_target)
+        if least is None:
+            records[shape.key(n)] = {
+                "skipped": f"its best {len(reach)} leaves (all the work budget allows, "
+                "10 % at most) hold too few of the neighbours",
+                "leaf_recall": round(float(reach[-1]) if len(reach) else 0.0, 4),
+                "leaves_seconds": _since(start),
+                "met": 0,
+            }
+            continue
         index = AnnIndex.build(vectors, ids, shape.options(options, n))
         seconds = time.perf_counter() - start
         built.append(index)
-        found, tried = find_frontier(index, queries, options.recall_target, work_budget(frontier))
+        found, tried = find_frontier(
+            index, queries, options.recall_target, work_budget(frontier), least=least
+        )
         frontier += found
         records[shape.key(n)] = {
             "build_seconds": round(seconds, 3),
             "tune_seconds": round(time.perf_counter() - start - seconds, 3),
             "met": len(found),
             "tuning": tried,
+            **({} if reach is None else {"least_leaves": least}),
         }
     return frontier, built, records
+
+
+def _leaves_reach(
+    vectors: np.ndarray,
+    queries: Queries,
+    truth: np.ndarray,
+    options: IndexOptions,
+    frontier: list[Setting],
+) -> np.ndarray | None:
+    """For each number of leaves a FAISS shape on every dimension may search (10 %
+    at most, and no more than the work budget the frontier so far leaves it),
+    the recall its leaves alone allow (leaf_bound); None for other shapes."""
+    if options.backend != "faiss" or options.projection is not None:
+        return None
+    from .faiss_backend import FaissEngine
+
+    n, dim = vectors.shape
+    cheapest = reorders_for(options)[0]
+    budget = work_budget(frontier)
+    searched = min(leaf_cap_of(options), affordable_leaves(options, n, dim, cheapest, budget))
+    if searched < 1:
+        return np.zeros(0)
+    centroids = FaissEngine(dim, options).leaves(vectors)
+    return leaf_recall(centroids, queries.vectors, vectors, truth, searched)
+
+
+def _least_leaves(reach: np.ndarray | None, target: float) -> int | None:
+    """The fewest leaves whose leaf recall reaches the target (1 when unknown),
+    None when no affordable number of leaves does."""
+    if reach is None:
+        return 1
+    enough = np.flatnonzero(reach >= target)
+    return int(enough[0]) + 1 if len(enough) else None

@@ -18,9 +18,12 @@ __all__ = [
     "Setting",
     "Shape",
     "common_options",
+    "counted_work",
     "dims_per_block",
     "predicted_cost",
     "principal_dims",
+    "reorders_for",
+    "reorders_of",
     "shapes",
 ]
 
@@ -35,26 +38,40 @@ PROJECTION_SAMPLE = 20_000
 # Cost model, microseconds per query (fitted on this project's 2-core machines
 # with benchmarks/ann.py's tuning tables, see docs/ann.md): a fixed part per
 # call, scoring the leaf centroids (per leaf x dim), scanning 4-bit codes (per
-# vector x code), and the native re-rank (per candidate x dim).
+# vector x code) or SQ8 codes (per vector x dim), and the native re-rank (per
+# candidate x dim).
 COST = {
     "scann": {"call": 4.0, "centroid": 0.00025, "code": 0.00012, "rerank": 0.0006},
-    "faiss": {"call": 6.0, "centroid": 0.00025, "code": 0.00010, "rerank": 0.0009},
+    "faiss": {"call": 6.0, "centroid": 0.00025, "code": 0.00010, "sq8": 0.0004, "rerank": 0.0009},
 }
 
 
 def predicted_cost(index: AnnIndex, leaves_to_search: int, reorder: int) -> float:
     """Counted work of one query in microseconds (the cost model above)."""
-    options, n = index.options, max(len(index), 1)
-    c = COST.get(index.backend, COST["faiss"])
+    return counted_work(index.options, len(index), index.dim, leaves_to_search, reorder)
+
+
+def counted_work(
+    options: IndexOptions, n: int, dim: int, leaves_to_search: int, reorder: int
+) -> float:
+    """The cost model for an index of n vectors built with ``options``."""
+    c = COST.get(str(options.backend), COST["faiss"])
     leaves = leaf_tree(options).num_leaves if options.tree else 1
-    per_block = dims_per_block(options)
-    scanned = leaves_to_search * n / leaves
-    return (
-        c["call"]
-        + c["centroid"] * leaves * index.dim
-        + c["code"] * scanned * index.dim / per_block
-        + c["rerank"] * reorder * index.dim
-    )
+    scanned = leaves_to_search * max(n, 1) / leaves
+    if options.quantization == "int8":  # SQ8 codes scored directly, no re-rank
+        scan, reorder = c.get("sq8", c["code"]) * dim, 0
+    else:
+        scan = c["code"] * dim / dims_per_block(options)
+    return c["call"] + c["centroid"] * leaves * dim + scan * scanned + c["rerank"] * reorder * dim
+
+
+def reorders_of(index: AnnIndex) -> tuple[int, ...]:
+    """The re-rank depths a shape is tuned over: none for SQ8 codes, scored directly."""
+    return reorders_for(index.options)
+
+
+def reorders_for(options: IndexOptions) -> tuple[int, ...]:
+    return (0,) if options.quantization == "int8" else REORDERS
 
 
 def dims_per_block(options: IndexOptions) -> int:
@@ -75,18 +92,23 @@ def common_options(options: IndexOptions) -> dict[str, Any]:
 @dataclass(frozen=True)
 class Shape:
     """One engine layout auto may build: engine, leaves = factor x sqrt(N),
-    dimensions per 4-bit code, and (FAISS) the principal directions the leaves
-    and codes work on, if not every dimension."""
+    its codes (4-bit codes of ``dims_per_block`` dimensions with an int8
+    re-rank, or, FAISS, SQ8 codes scored directly: ``sq8``), and (FAISS, 4-bit
+    codes) the principal directions the leaves and codes work on, if not every
+    dimension."""
 
     engine: str
     factor: int
     dims_per_block: int
     projection: int | None = None
+    sq8: bool = False
 
     def leaves(self, n: int) -> int:
         return min(default_num_leaves(n) * self.factor, max(1, n // 8))
 
     def key(self, n: int) -> str:
+        if self.sq8:
+            return f"{self.engine}/{self.leaves(n)}/SQ8"
         key = f"{self.engine}/{self.leaves(n)}/AH{self.dims_per_block}"
         return key if self.projection is None else f"{key}/P{self.projection}"
 
@@ -95,8 +117,8 @@ class Shape:
         return IndexOptions(
             backend=self.engine,
             tree=Tree(leaves, max(1, math.ceil(leaves * 0.05))),
-            quantization=AH(self.dims_per_block, 0.2),
-            reorder=REORDERS[-1],
+            quantization="int8" if self.sq8 else AH(self.dims_per_block, 0.2),
+            reorder=0 if self.sq8 else REORDERS[-1],
             reorder_dtype="int8",
             projection=self.projection,
             **{**common_options(requested), "distance": "dot"},  # vectors are normalised already
@@ -112,10 +134,21 @@ def shapes(engines: list[str], dim: int, projection: int | None = None) -> list[
     that a quarter of the candidates reach the recall (clustered 300k x 128,
     one leaf: 20 re-ranked where 2-dimension codes need 60-80), which pays
     most for a single query; the codes, dim/2 bytes, keep an index with its
-    int8 re-ranking copy within 0.4 of float32."""
+    int8 re-ranking copy within 0.4 of float32.
+
+    FAISS SQ8 codes (one byte per dimension of the residual to the leaf,
+    scored directly, no re-rank) are built when the codes work on every
+    dimension: on tight clusters one leaf reaches the recall and scanning its
+    SQ8 codes is less work than 4-bit codes plus a re-rank (clustered 300k x
+    128: recall 0.967 from one leaf of 1 096), sharing the 4-bit shapes' leaves
+    (trained_leaves). With a projection, the 4-bit codes scan a third of the
+    dimensions that SQ8 codes would (Fashion-MNIST: 256 of 784), so SQ8 is
+    not built."""
     out = []
     for engine in engines:
-        if engine == "faiss":
+        if engine == "faiss" and projection is None:  # SQ8 first: its budget prunes more
+            out += [Shape(engine, f, 1, sq8=sq8) for f in LEAF_FACTORS for sq8 in (True, False)]
+        elif engine == "faiss":
             out += [Shape(engine, f, 1, projection) for f in LEAF_FACTORS]
         else:
             out += [Shape(engine, f, 2) for f in LEAF_FACTORS]
@@ -162,6 +195,7 @@ class Setting:
             self.cost,
             self.index.backend,
             leaf_tree(options).num_leaves,
+            options.quantization == "int8",
             -dims_per_block(options),
             self.leaves_to_search,
             self.reorder,
@@ -177,6 +211,7 @@ class Setting:
         return {
             "engine": self.index.backend,
             "num_leaves": leaf_tree(self.index.options).num_leaves,
+            "codes": "SQ8" if self.index.options.quantization == "int8" else "AH",
             "dims_per_block": dims_per_block(self.index.options),
             "projection": self.index.options.projection,
             "leaves_to_search": self.leaves_to_search,

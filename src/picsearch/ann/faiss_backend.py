@@ -8,10 +8,18 @@ FAISS's ``IndexRefine``: the best ``reorder`` candidates are re-scored in C++
 from FAISS's own copy of every dimension (SQ8, one byte per dimension, with
 ``reorder_dtype="int8"``; float32 otherwise). Rows are laid out grouped by
 leaf, so a query's candidates sit together in that copy. picsearch reads the
-copy back for subsets and rebuilds and keeps no second one. Without AH codes
-(``quantization="int8"|"none"``, ``IVF…,SQ8`` / ``IVF…,Flat``) picsearch keeps
-its copy and re-ranks from it. Subsets and removed vectors are filtered
-inside the search by an ``IDSelectorBitmap``.
+copy back for subsets and rebuilds and keeps no second one.
+
+``quantization="int8"`` (``IVF…,SQ8``): one byte per dimension of each
+vector's residual to its leaf centroid, scored directly while the leaves are
+scanned. Those codes are the only copy (no first-stage codes, no re-rank: a
+re-rank from another int8 copy would score the same): on tight clusters one
+leaf then reaches the recall at a fraction of the work of codes + re-rank
+(clustered 300k x 128, 1 096 leaves, one searched: recall@10 0.967).
+picsearch reads them back (a direct map) for subsets and rebuilds. With
+``reorder_dtype="float32"``, or ``quantization="none"`` (``IVF…,Flat``),
+picsearch keeps its copy and re-ranks from it. Subsets and removed vectors
+are filtered inside the search by an ``IDSelectorBitmap``.
 
 ``kind="hnsw"``: ``HNSW{m}`` over float32 vectors; scores are exact already,
 so the graph's own vectors serve subsets and rebuilds. HNSW cannot delete,
@@ -29,6 +37,7 @@ import numpy as np
 from ..errors import InvalidInput, require
 from .engine import Engine, LeanSearch
 from .options import AH, Tree, default_num_leaves, leaf_tree
+from .trained_leaves import leaves_key, recall_leaves, remember_leaves
 
 __all__ = ["FaissEngine", "FaissRows"]
 
@@ -63,6 +72,7 @@ class FaissEngine(Engine):
         super().__init__(dim, options)
         self._index: Any = None
         self._refine = False  # the index is an IndexRefine (native re-rank)
+        self._sq8 = False  # the index is IVF-SQ8 whose codes are the only copy
         self._parts: tuple[Any, ...] = ()
         self._nbytes_key: tuple[int, int] | None = None
         self._nbytes = 0
@@ -89,10 +99,15 @@ class FaissEngine(Engine):
     def _wants_refine(self) -> bool:
         return isinstance(self.options.quantization or AH(), AH) and self._reorder_depth() > 0
 
+    def _scores_final(self) -> bool:
+        """Whether the engine's own scores need no re-rank by picsearch."""
+        return self._hnsw or self._refine or self._sq8
+
+    def _wants_sq8(self) -> bool:
+        return self.options.quantization == "int8" and self.options.reorder_dtype == "int8"
+
     def rerank_count(self) -> int:
-        if self._hnsw or self._refine:
-            return 0
-        return self._reorder_depth()
+        return 0 if self._scores_final() else self._reorder_depth()
 
     def filters_natively(self) -> bool:
         return True
@@ -102,6 +117,8 @@ class FaissEngine(Engine):
             return FaissRows(self._index, self.dim)
         if self._refine:
             return FaissRows(self._index.refine_index, self.dim)
+        if self._sq8:
+            return FaissRows(self._index, self.dim)
         return None
 
     # ---- engine -----------------------------------------------------------
@@ -157,7 +174,7 @@ class FaissEngine(Engine):
         ivf = faiss.index_factory(
             self._code_dim(), self._factory_string(), faiss.METRIC_INNER_PRODUCT
         )
-        if isinstance(self.options.quantization or AH(), AH):
+        if isinstance(self.options.quantization or AH(), AH) or self._wants_sq8():
             # Codes of the residual to the leaf centroid: a finer first-stage order
             # for the same bytes (the factory leaves it off for inner products).
             ivf.by_residual = True
@@ -172,12 +189,54 @@ class FaissEngine(Engine):
             index = faiss.IndexRefine(index, refine)
             parts.append(refine)
             self._refine = True
+        elif self._wants_sq8():
+            ivf.make_direct_map(True)  # positions -> codes, for subsets and rebuilds
+            self._sq8 = True
         self._parts = tuple(parts)  # Python owns every part: keep them alive with the index
-        index.train(sample)
+        self._train(index, ivf, sample)
         self._index = index
-        order = self._leaf_order(ivf, vectors if projection is None else projection.apply(vectors))
-        self.add(vectors[order], 0)
+        leaf = self._leaf_of(ivf, vectors if projection is None else projection.apply(vectors))
+        order = np.argsort(leaf, kind="stable")
+        if self._sq8:  # the leaves are known: FAISS need not find them again
+            rows, leaves = vectors[order], leaf[order]  # positions 0.. in this order
+            pointer = self._faiss.swig_ptr
+            ivf.add_core(len(rows), pointer(rows), None, pointer(leaves))
+        else:
+            self.add(vectors[order], 0)
         return order
+
+    def _train(self, index: Any, ivf: Any, sample: np.ndarray) -> None:
+        """Train, reusing the leaves another shape already found on this sample
+        (FAISS skips k-means when its quantizer holds every centroid)."""
+        centroids = recall_leaves(self._leaves_key(sample))
+        if centroids is not None:
+            ivf.quantizer.add(centroids)
+        index.train(sample)
+        if centroids is None:
+            remember_leaves(self._leaves_key(sample), ivf.quantizer.reconstruct_n(0, ivf.nlist))
+
+    def _leaves_key(self, sample: np.ndarray) -> Any:
+        tree = leaf_tree(self.options)
+        return leaves_key(sample, tree.num_leaves, self._code_dim(), self.options.seed)
+
+    def leaves(self, vectors: np.ndarray) -> np.ndarray:
+        """The leaf centroids a build on ``vectors`` would train (trained now if no
+        index was trained on that sample yet, and kept for the build), so a
+        caller can judge the leaves before any codes are made. All dimensions only."""
+        require_ok = self.options.projection is None and not self._hnsw
+        if not require_ok:
+            raise InvalidInput("leaves() applies to kind='ivf' without a projection")
+        sample = self._training_sample(vectors)
+        centroids = recall_leaves(self._leaves_key(sample))
+        if centroids is None:
+            nlist = leaf_tree(self.options).num_leaves
+            ivf = self._faiss.index_factory(
+                self.dim, f"IVF{nlist},Flat", self._faiss.METRIC_INNER_PRODUCT
+            )
+            ivf.train(sample)  # k-means alone, as every IVF index trains it
+            centroids = ivf.quantizer.reconstruct_n(0, nlist)
+            remember_leaves(self._leaves_key(sample), centroids)
+        return centroids
 
     def _principal_directions(self, sample: np.ndarray) -> Any:
         """A projection onto the sample's top principal directions, uncentred so
@@ -194,12 +253,12 @@ class FaissEngine(Engine):
         transform.is_trained = True
         return transform
 
-    def _leaf_order(self, ivf: Any, vectors: np.ndarray) -> np.ndarray:
-        """Positions grouped by leaf: a query's candidates then sit side by side
-        in the re-ranking copy (measured 7-15 % faster re-ranks than scattered
-        rows, which miss the cache one by one)."""
+    def _leaf_of(self, ivf: Any, vectors: np.ndarray) -> np.ndarray:
+        """Each vector's leaf. Positions are then grouped by leaf: a query's
+        candidates sit side by side in the re-ranking copy (measured 7-15 %
+        faster re-ranks than scattered rows, which miss the cache one by one)."""
         _, leaf = ivf.quantizer.search(vectors, 1)
-        return np.argsort(leaf[:, 0], kind="stable")
+        return np.ascontiguousarray(leaf[:, 0])
 
     def _training_sample(self, vectors: np.ndarray) -> np.ndarray:
         """A seeded sample, as ScaNN trains: k-means cost is linear in it. Fewer
@@ -215,7 +274,7 @@ class FaissEngine(Engine):
     def add(self, vectors: np.ndarray, start: int) -> bool:
         if self._index is None:
             return False
-        if self._refine or self._hnsw:
+        if self._scores_final():
             self._index.add(vectors)  # sequential ids are the positions
         else:  # ids = positions, so native removal can find them
             self._index.add_with_ids(vectors, np.arange(start, start + len(vectors)))
@@ -226,7 +285,7 @@ class FaissEngine(Engine):
         # IVF...x4fs index corrupts the vectors added afterwards (half of them
         # stop being found), and a refined index must keep positions in step
         # with its copy. Tombstones + the selector filter them instead.
-        if self._index is not None and not (self._hnsw or self._refine):
+        if self._index is not None and not self._scores_final():
             if not isinstance(self.options.quantization or AH(), AH):
                 self._index.remove_ids(self._faiss.IDSelectorBatch(positions.astype(np.int64)))
 
@@ -294,6 +353,9 @@ class FaissEngine(Engine):
         # indexes written before the native re-rank (and by the Spark build) have
         # no refine stage: picsearch re-ranks those from its own copy
         self._refine = hasattr(self._index, "refine_index")
+        self._sq8 = isinstance(self._index, self._faiss.IndexIVFScalarQuantizer) and (
+            self._index.direct_map.type == self._faiss.DirectMap.Array
+        )
 
     def nbytes(self, key: tuple[int, int]) -> int:
         if self._index is None:
@@ -314,14 +376,17 @@ class FaissEngine(Engine):
                 desc = f"projection to {self.options.projection} dims, {desc}"
             if self._refine:
                 desc += " + refine " + ("SQ8" if self.options.reorder_dtype == "int8" else "Flat")
+            if self._sq8:
+                desc += " (residual codes scored directly)"
         copy = 0
-        if self._refine:
-            refine = self._index.refine_index
-            copy = int(refine.sa_code_size()) * int(refine.ntotal)
+        if self._refine or self._sq8:
+            codes = self._index.refine_index if self._refine else self._index
+            copy = int(codes.sa_code_size()) * int(codes.ntotal)
         return {
             "engine": f"faiss {self._faiss.__version__} {desc}",
             "rerank": self.rerank_count(),
             "rerank_dtype": self.options.reorder_dtype,
             "native_rerank": self._reorder_depth() if self._refine else 0,
+            "native_codes": self._sq8,
             "native_copy_bytes": copy,
         }

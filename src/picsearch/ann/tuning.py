@@ -5,19 +5,22 @@ each re-rank depth, and the choice among them (by time or by counted work)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
 from .base import AnnIndex
-from .candidates import REORDERS, Setting, predicted_cost
-from .options import Tree, leaf_tree
+from .candidates import Setting, counted_work, predicted_cost, reorders_of
+from .options import IndexOptions, Tree, leaf_tree
 from .recall import Queries, recall_bound
 from .timing import fastest, time_settings
 
 __all__ = [
+    "affordable_leaves",
     "choose_setting",
     "find_frontier",
     "leaf_cap",
+    "leaf_cap_of",
     "measure_setting",
     "meets_target",
     "more_leaves",
@@ -31,7 +34,11 @@ PRUNE = 2.0  # settings counting this many times the least work found are not me
 
 def leaf_cap(index: AnnIndex) -> int:
     """The most leaves the frontier searches (10 %)."""
-    leaves = leaf_tree(index.options).num_leaves
+    return leaf_cap_of(index.options)
+
+
+def leaf_cap_of(options: IndexOptions) -> int:
+    leaves = leaf_tree(options).num_leaves
     return max(1, math.ceil(leaves * MIN_FRACTION), math.ceil(leaves * MAX_FRACTION))
 
 
@@ -65,24 +72,30 @@ def work_budget(found: list[Setting]) -> float:
 
 
 def _affordable(index: AnnIndex, reorder: int, budget: float) -> int:
+    return affordable_leaves(index.options, len(index), index.dim, reorder, budget)
+
+
+def affordable_leaves(options: IndexOptions, n: int, dim: int, reorder: int, budget: float) -> int:
     """The most leaves a search at this depth may visit within the budget."""
     if math.isinf(budget):
-        return leaf_tree(index.options).num_leaves
-    fixed = predicted_cost(index, 0, reorder)
-    per_leaf = predicted_cost(index, 1, reorder) - fixed
+        return leaf_tree(options).num_leaves
+    fixed = counted_work(options, n, dim, 0, reorder)
+    per_leaf = counted_work(options, n, dim, 1, reorder) - fixed
     return int((budget - fixed) // per_leaf) if per_leaf > 0 else 0
 
 
 def find_frontier(
-    index: AnnIndex, queries: Queries, target: float, budget: float = math.inf
+    index: AnnIndex, queries: Queries, target: float, budget: float = math.inf, *, least: int = 1
 ) -> tuple[list[Setting], list[list[float]]]:
     """For each re-rank depth, the fewest leaves whose recall bound meets the target.
 
-    A deeper re-rank never needs more leaves, so each depth bisects below the
-    leaves the previous one needed. The ladder stops once a depth saves no
-    leaves twice running or one leaf is enough (deeper only costs more).
-    Settings whose counted work exceeds ``budget`` (PRUNE x the least work
-    another shape already needs) are not measured: they could not win."""
+    The search gallops up from ``least`` leaves (fewer cannot hold enough of the
+    neighbours: leaf_bound), doubling until a setting meets the target, then
+    bisects below it. A deeper re-rank never needs more leaves, so each depth
+    searches below the leaves the previous one needed. The ladder stops once a
+    depth saves no leaves twice running or one leaf is enough (deeper only
+    costs more). Settings whose counted work exceeds ``budget`` (PRUNE x the
+    least work another shape already needs) are not measured: they could not win."""
     tried: list[list[float]] = []
     memo: dict[tuple[int, int], tuple[float, float]] = {}
 
@@ -98,13 +111,13 @@ def find_frontier(
 
     found: list[Setting] = []
     upper, stalled = leaf_cap(index), 0
-    for reorder in REORDERS:
+    for reorder in reorders_of(index):
         top = min(upper, _affordable(index, reorder, budget))
         if top < 1:
             break  # a deeper re-rank costs more still
-        if not meets(top, reorder):
+        low, high = _gallop(meets, reorder, least, top)
+        if high is None:
             continue  # not even at the cap: a deeper re-rank may get there
-        low, high = 0, top  # 0 leaves finds nothing; `top` meets
         while high - low > 1:
             mid = (low + high) // 2
             low, high = (low, mid) if meets(mid, reorder) else (mid, high)
@@ -116,6 +129,21 @@ def find_frontier(
         if high <= 1 or stalled >= 2:
             break
     return found, tried
+
+
+def _gallop(
+    meets: Callable[[int, int], bool], reorder: int, least: int, top: int
+) -> tuple[int, int | None]:
+    """(a count of leaves known to miss, the first of least, 2 least, ... top that
+    meets the target, or None)."""
+    low, probe = max(0, least - 1), max(1, least)
+    while probe <= top:
+        if meets(probe, reorder):
+            return low, probe
+        low, probe = probe, (top if probe < top < 2 * probe else 2 * probe)
+        if low == top:
+            break
+    return low, None
 
 
 def choose_setting(
@@ -140,14 +168,15 @@ def more_leaves(indexes: list[AnnIndex], queries: Queries, target: float) -> tup
     tried: list[Setting] = []
     for index in indexes:
         leaves = leaf_tree(index.options).num_leaves
+        deepest = reorders_of(index)[-1]
         for fraction in (0.25, 0.5, 1.0):
             searched = max(1, math.ceil(leaves * fraction))
-            per_query = measure_setting(index, searched, REORDERS[-1], queries)
-            cost = predicted_cost(index, searched, REORDERS[-1])
+            per_query = measure_setting(index, searched, deepest, queries)
+            cost = predicted_cost(index, searched, deepest)
             setting = Setting(
                 index,
                 searched,
-                REORDERS[-1],
+                deepest,
                 float(per_query.mean()),
                 cost,
                 recall_bound(per_query),
