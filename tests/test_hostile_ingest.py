@@ -453,7 +453,11 @@ def test_ctrl_c_stops_at_once_and_keeps_what_was_committed(
     script = tmp_path / "slow_reads.py"
     script.write_text(SLOW_READS)
     proc = subprocess.Popen(
-        [sys.executable, str(script), str(folder), str(db)], stderr=subprocess.PIPE, text=True
+        [sys.executable, str(script), str(folder), str(db)],
+        stderr=subprocess.PIPE,
+        text=True,
+        # a shell's background job inherits SIGINT ignored, as a terminal's would not
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     while count(db) == 0 and time.monotonic() < deadline and proc.poll() is None:
