@@ -26,12 +26,13 @@ frontier of settings that all meet the target, decided by recall alone.
 Settings counting more than PRUNE times the least work another shape needs
 are not measured.
 
-From the frontier, ``tune_by="time"`` (default) keeps the fastest as timed
-on the held-out queries, interleaved round by round, counting a batch and
-single queries alike (the CLI and the server ask one query at a time);
-settings within 3 % of the best are a tie, broken by the cost model, then
-by a fixed order. ``tune_by="cost"`` keeps the least counted work (the cost
-model below) and never looks at a clock: deterministic for a seed.
+From the frontier, ``tune_by="cost"`` (default) keeps the least counted
+work (the cost model, which counts a batched and a single query alike: the
+CLI and the server ask one query at a time) and never looks at a clock, so
+the choice is deterministic for a seed. ``tune_by="time"`` keeps the fastest
+as timed on the held-out queries, interleaved round by round; settings
+within 3 % of the best are a tie, broken by the cost model, then by a fixed
+order.
 ``info()["auto"]`` records the choice, the reason and every setting tried.
 """
 
@@ -268,8 +269,12 @@ def _tune_shapes(
         least = _least_leaves(reach, options.recall_target)
         if least is None:
             records[shape.key(n)] = {
-                "skipped": f"its best {len(reach)} leaves (all the work budget allows, "
-                "10 % at most) hold too few of the neighbours",
+                "skipped": (
+                    f"its best {len(reach)} leaves (all the work budget allows, "
+                    "10 % at most) hold too few of the neighbours"
+                    if len(reach)
+                    else "the work budget affords it no leaf"
+                ),
                 "leaf_recall": round(float(reach[-1]) if len(reach) else 0.0, 4),
                 "leaves_seconds": _since(start),
                 "met": 0,

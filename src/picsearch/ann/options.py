@@ -89,7 +89,8 @@ class IndexOptions:
     reorder_dtype  precision of the re-scoring copy: "int8" (1/4 of float32) or "float32"
     kind           FAISS only: "ivf" (tree + quantization) or "hnsw" (graph, float32)
     projection     FAISS IVF only: leaves and codes on this many principal directions
-    tune_by        auto only: "time" (fastest measured) or "cost" (least counted work)
+    tune_by        auto only: "cost" (least counted work: deterministic for a seed)
+                   or "time" (fastest measured on this machine)
     """
 
     backend: str = "auto"
@@ -109,10 +110,10 @@ class IndexOptions:
     # auto only: the recall@10 to reach, and the size below which exact search wins
     recall_target: float = 0.95
     exact_below: int | None = None
-    # auto only: among the settings reaching the target, keep the fastest as timed
-    # ("time", ties broken by the cost model) or by counted work alone ("cost":
-    # deterministic, no clock involved)
-    tune_by: str = "time"
+    # auto only: among the settings reaching the target, keep the least counted
+    # work ("cost": deterministic for a seed, no clock involved) or the fastest as
+    # timed on this machine ("time", ties broken by the cost model)
+    tune_by: str = "cost"
     # live updates: rebuild once this fraction of the collection changed since the build
     rebuild_threshold: float = 0.2
     seed: int = 0
