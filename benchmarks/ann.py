@@ -3,12 +3,12 @@
 One thread everywhere at search time (BLAS, OpenMP, ScaNN's single-threaded
 calls); builds run on every core (ScaNN's training threads default to all of
 them; FAISS's OpenMP is given as many). All systems are measured in one run,
-the fastest contenders re-timed in interleaved rounds (best of) so that load
-on a shared machine hits them alike. Every configuration is timed two ways: batches of 1,000 queries, and
-one query per call (what the CLI and the server do). Prints recall@10 against
-queries/s, bytes per vector, build times, the ratios against the best raw
-configuration at recall@10 >= 0.95, and draws recall-QPS curves to
-benchmarks/results/.
+the fastest contenders re-timed in interleaved rounds (best of) so that load on
+a shared machine hits them alike. Every configuration is timed two ways:
+batches of 1,000 queries, and one query per call (what the CLI and the server
+do). Prints recall@10 against queries/s, bytes per vector, build times, the
+ratios against the best raw configuration at recall@10 >= 0.95, and draws
+recall-QPS curves to benchmarks/results/.
 
 Data sets:
   clustered        300,000 x 128: 2,000 Gaussian centres, point = centre + unit

@@ -267,24 +267,14 @@ def _tune_shapes(
         start = time.perf_counter()
         reach = _leaves_reach(vectors, queries, truth, shape.options(options, n), frontier)
         least = _least_leaves(reach, options.recall_target)
-        if least is None:
-            records[shape.key(n)] = {
-                "skipped": (
-                    f"its best {len(reach)} leaves (all the work budget allows, "
-                    "10 % at most) hold too few of the neighbours"
-                    if len(reach)
-                    else "the work budget affords it no leaf"
-                ),
-                "leaf_recall": round(float(reach[-1]) if len(reach) else 0.0, 4),
-                "leaves_seconds": _since(start),
-                "met": 0,
-            }
+        if least is None and reach is not None:
+            records[shape.key(n)] = {**_not_built(reach), "leaves_seconds": _since(start)}
             continue
         index = AnnIndex.build(vectors, ids, shape.options(options, n))
         seconds = time.perf_counter() - start
         built.append(index)
         found, tried = find_frontier(
-            index, queries, options.recall_target, work_budget(frontier), least=least
+            index, queries, options.recall_target, work_budget(frontier), least=least or 1
         )
         frontier += found
         records[shape.key(n)] = {
@@ -319,6 +309,21 @@ def _leaves_reach(
         return np.zeros(0)
     centroids = FaissEngine(dim, options).leaves(vectors)
     return leaf_recall(centroids, queries.vectors, vectors, truth, searched)
+
+
+def _not_built(reach: np.ndarray) -> dict[str, Any]:
+    """The record of a shape whose leaves cannot reach the target."""
+    why = (
+        f"its best {len(reach)} leaves (all the work budget allows, 10 % at most) "
+        "hold too few of the neighbours"
+        if len(reach)
+        else "the work budget affords it no leaf"
+    )
+    return {
+        "skipped": why,
+        "leaf_recall": round(float(reach[-1]) if len(reach) else 0.0, 4),
+        "met": 0,
+    }
 
 
 def _least_leaves(reach: np.ndarray | None, target: float) -> int | None:

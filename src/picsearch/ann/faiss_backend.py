@@ -198,9 +198,9 @@ class FaissEngine(Engine):
         leaf = self._leaf_of(ivf, vectors if projection is None else projection.apply(vectors))
         order = np.argsort(leaf, kind="stable")
         if self._sq8:  # the leaves are known: FAISS need not find them again
-            rows, leaves = vectors[order], leaf[order]  # positions 0.. in this order
+            rows, homes = vectors[order], leaf[order]  # positions 0.. in this order
             pointer = self._faiss.swig_ptr
-            ivf.add_core(len(rows), pointer(rows), None, pointer(leaves))
+            ivf.add_core(len(rows), pointer(rows), None, pointer(homes))
         else:
             self.add(vectors[order], 0)
         return order
