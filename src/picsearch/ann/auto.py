@@ -1,10 +1,11 @@
 """backend="auto": choose an engine and its parameters by measuring recall.
 
 Small collections get exact search (fast enough and perfect). Larger ones
-get a tree + 4-bit code index with a native int8 re-rank, chosen among
-shapes: FAISS IVF fast-scan (codes of the residual to the leaf, 1 dimension
-each, on the principal directions when half the dimensions or fewer hold
-98 % of the energy) + SQ8 refine, with sqrt(N) and 2 sqrt(N) leaves; and
+get a tree of leaves and quantized vectors, chosen among shapes with sqrt(N)
+and 2 sqrt(N) leaves: FAISS IVF-SQ8 (residual codes scored directly, when
+the codes work on every dimension); FAISS IVF fast-scan (4-bit codes of the
+residual to the leaf, 1 dimension each, on the principal directions when
+half the dimensions or fewer hold 98 % of the energy) + SQ8 refine; and
 ScaNN (spherical leaves, AH with 2 dimensions per code, int8 re-rank), with
 as many leaves, tuned when FAISS is not installed or when no FAISS shape
 meets the target within 10 % of its leaves. Measured on both benchmark sets
@@ -13,6 +14,11 @@ the target (its int8 re-rank needs many more leaves than its float32 one),
 and a screening sample, which an earlier version tuned both engines on to
 spare ScaNN's costly full build, picked ScaNN on both sets and so spent
 that build (54-90 s) for nothing.
+
+FAISS shapes with as many leaves share one k-means (trained_leaves), and
+a FAISS shape on every dimension whose leaves cannot hold the target's share
+of the held-out queries' neighbours within the leaves it may search is not
+built at all (leaf_bound).
 
 Tuning queries are held out: up to 2 000 vectors drawn from the collection
 are left out of the build, their exact top-10 among the rest is the truth,
