@@ -223,19 +223,19 @@ class FaissEngine(Engine):
         """The leaf centroids a build on ``vectors`` would train (trained now if no
         index was trained on that sample yet, and kept for the build), so a
         caller can judge the leaves before any codes are made. All dimensions only."""
-        require_ok = self.options.projection is None and not self._hnsw
-        if not require_ok:
+        if self._hnsw or self.options.projection is not None:
             raise InvalidInput("leaves() applies to kind='ivf' without a projection")
         sample = self._training_sample(vectors)
-        centroids = recall_leaves(self._leaves_key(sample))
+        key = self._leaves_key(sample)
+        centroids = recall_leaves(key)
         if centroids is None:
             nlist = leaf_tree(self.options).num_leaves
             ivf = self._faiss.index_factory(
                 self.dim, f"IVF{nlist},Flat", self._faiss.METRIC_INNER_PRODUCT
             )
-            ivf.train(sample)  # k-means alone, as every IVF index trains it
+            ivf.train(sample)  # k-means alone: what every IVF index's training starts with
             centroids = ivf.quantizer.reconstruct_n(0, nlist)
-            remember_leaves(self._leaves_key(sample), centroids)
+            remember_leaves(key, centroids)
         return centroids
 
     def _principal_directions(self, sample: np.ndarray) -> Any:
