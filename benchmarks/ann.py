@@ -221,7 +221,9 @@ def auto_configs(x: np.ndarray) -> list[Config]:
         )
     o = index.options
     desc = "exact (small collection)"
-    if o.tree is not None and chosen.get("codes") == "SQ8":
+    if chosen.get("kind") == "hnsw":
+        desc = f"faiss HNSW{chosen['hnsw_m']} efSearch={chosen['ef_search']} (graph fallback)"
+    elif o.tree is not None and chosen.get("codes") == "SQ8":
         desc = (
             f"{o.backend} leaves={o.tree.num_leaves} search={o.tree.num_leaves_to_search} "
             "SQ8 residual codes scored directly"
@@ -345,18 +347,24 @@ def _ivf_configs(faiss, x: np.ndarray, nlist: int, codes: int, quick: bool) -> l
             params = faiss.IndexRefineSearchParameters(
                 k_factor=k_factor, base_index_params=faiss.SearchParametersIVF(nprobe=nprobe)
             )
-            rows.append(
-                Config(
-                    "FAISS IVF-PQfs + refine (raw)",
-                    f"IVF{nlist},PQ{codes}x4fs nprobe={nprobe} RefineFlat k_factor={k_factor}",
-                    f"FAISS IVF{nlist}-PQ{codes}fs refine x{k_factor}",
-                    lambda q, p=params: index.search(q, K, params=p)[1],
-                    lambda q, p=params: index.search(q, K, params=p),
-                    build,
-                    size,
-                )
-            )
+            config = f"IVF{nlist},PQ{codes}x4fs nprobe={nprobe} RefineFlat k_factor={k_factor}"
+            curve = f"FAISS IVF{nlist}-PQ{codes}fs refine x{k_factor}"
+            rows.append(_faiss_row("FAISS IVF-PQfs + refine (raw)", config, curve, index, params))
+            rows[-1].build_s, rows[-1].bytes_per_vector = build, size
     return rows
+
+
+def _faiss_row(system: str, config: str, curve: str, index, params) -> Config:  # noqa: ANN001
+    """A raw FAISS index searched with fixed search parameters (build figures set after)."""
+    return Config(
+        system,
+        config,
+        curve,
+        lambda q: index.search(q, K, params=params)[1],
+        lambda q: index.search(q, K, params=params),
+        0.0,
+        0.0,
+    )
 
 
 def _sq8_configs(faiss, x: np.ndarray, nlist: int, quick: bool) -> list[Config]:  # noqa: ANN001
@@ -368,17 +376,10 @@ def _sq8_configs(faiss, x: np.ndarray, nlist: int, quick: bool) -> list[Config]:
     rows = []
     for nprobe in sorted({max(1, round(nlist * f)) for f in _fractions(quick)}):
         params = faiss.SearchParametersIVF(nprobe=nprobe)
-        rows.append(
-            Config(
-                "FAISS IVF-SQ8 (raw)",
-                f"IVF{nlist},SQ8 nprobe={nprobe} (residual codes: {bool(index.by_residual)})",
-                f"FAISS IVF{nlist}-SQ8",
-                lambda q, p=params: index.search(q, K, params=p)[1],
-                lambda q, p=params: index.search(q, K, params=p),
-                build,
-                size,
-            )
-        )
+        config = f"IVF{nlist},SQ8 nprobe={nprobe} (residual codes: {bool(index.by_residual)})"
+        curve = f"FAISS IVF{nlist}-SQ8"
+        rows.append(_faiss_row("FAISS IVF-SQ8 (raw)", config, curve, index, params))
+        rows[-1].build_s, rows[-1].bytes_per_vector = build, size
     return rows
 
 

@@ -544,6 +544,44 @@ def test_auto_does_not_build_shapes_whose_leaves_cannot_reach_the_target(auto_bu
             assert shape["leaf_recall"] < 0.95
 
 
+def test_auto_falls_back_to_a_graph_when_no_tree_reaches_the_target():
+    """Vectors with no cluster structure: every tree needs more than 10 % of its
+    leaves, so auto tunes an HNSW graph's efSearch by recall instead."""
+    pytest.importorskip("faiss")
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4000, 48)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    q = x[:50] + 0.05 * rng.standard_normal((50, 48)).astype(np.float32)
+    ids = np.arange(len(x), dtype=np.int64)
+    index = ann.build(x, ids, BACKENDS["auto"])
+    chosen = index.info()["auto"]
+    assert chosen["kind"] == "hnsw" and index.options.kind == "hnsw", chosen["reason"]
+    assert chosen["ef_search"] in (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+    assert chosen["recall_bound"] >= 0.95 and chosen["target_met"]
+    assert recall(exact_topk(x, ids, q, K), index.search(q, K)[1]) >= 0.9
+    again = ann.build(x, ids, BACKENDS["auto"]).info()["auto"]
+    assert again["ef_search"] == chosen["ef_search"]  # recall decides, not a clock
+
+
+def test_auto_without_a_graph_searches_more_leaves_of_a_tree(monkeypatch):
+    """FAISS alone, every shape judged unable to reach the target within 10 % of
+    its leaves and no graph meeting it: one shape is built after all and
+    searched over more of its leaves, so auto still answers."""
+    pytest.importorskip("faiss")
+    from picsearch.ann import auto
+
+    monkeypatch.setattr(auto, "candidate_engines", lambda: ["faiss"])
+    monkeypatch.setattr(auto, "tune_graph", lambda *args: None)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4000, 48)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    index = ann.build(x, None, BACKENDS["auto"])
+    chosen = index.info()["auto"]
+    assert index.backend == "faiss" and index.options.kind == "ivf"
+    assert "beyond 10 %" in chosen["reason"] or "most accurate" in chosen["reason"]
+    assert chosen["leaves_to_search"] > 0.1 * chosen["num_leaves"]
+
+
 def test_search_is_batched_and_fast(data):
     x, ids, q = data
     index = ann.build(x, ids, "exact")

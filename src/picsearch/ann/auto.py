@@ -62,6 +62,7 @@ from .candidates import (
     shapes,
 )
 from .checks import check_ids, check_vectors, normalize_rows
+from .graph_fallback import GraphChoice, tune_graph
 from .leaf_bound import leaf_recall, truth_positions
 from .options import IndexOptions
 from .recall import CONFIDENCE_Z, K, Queries, hits_per_query, recall_bound
@@ -152,7 +153,13 @@ def build_auto(vectors: Any, ids: Any, options: IndexOptions) -> AnnIndex:
         frontier, built = frontier + more, built + more_built
         record["shapes"].update(more_records)
     best, why = choose_setting(frontier, queries, options.tune_by)
-    if best is None:
+    if best is None:  # no tree meets the target within 10 % of its leaves
+        graph = tune_graph(vectors[rest], ids[rest], queries, options)
+        if graph is not None:
+            del built, frontier
+            reason = f"n={n} >= exact_below={threshold}; {GRAPH_REASON}"
+            return _graph_chosen(graph, vectors[held], ids[held], request, reason, record, started)
+        built = built or _build_one(vectors[rest], ids[rest], candidates[0], n, options)
         best, why = more_leaves(built, queries, options.recall_target)
     record["frontier"] = [s.record() for s in sorted(frontier, key=Setting.order)]
     del built, frontier  # the shapes not kept are freed with these
@@ -163,6 +170,49 @@ def build_auto(vectors: Any, ids: Any, options: IndexOptions) -> AnnIndex:
     _record_choice(index, best, options, request, reason, record, started)
     index.rebuilder = build_auto
     return index
+
+
+GRAPH_REASON = (
+    "no tree of leaves met the target within 10 % of its leaves: an HNSW graph, "
+    "the least efSearch meeting it"
+)
+
+
+def _graph_chosen(
+    graph: GraphChoice,
+    held_vectors: np.ndarray,
+    held_ids: np.ndarray,
+    request: dict[str, Any],
+    reason: str,
+    record: dict[str, Any],
+    started: float,
+) -> AnnIndex:
+    """The graph fallback as auto's index, its held-out queries joined, its choice recorded."""
+    index = graph.index
+    index.absorb(held_vectors, held_ids)
+    index.options = index.options.replace(
+        tuned={
+            "requested": request,
+            "chose": index.backend,
+            "reason": reason,
+            **graph.record(),
+            "target_met": True,
+            **record,
+            "seconds": _since(started),
+        }
+    )
+    index._recall = {"k": K, "recall": round(graph.recall, 4), "queries": record["held_out"]}
+    index._build_seconds = time.perf_counter() - started
+    index.rebuilder = build_auto
+    return index
+
+
+def _build_one(
+    vectors: np.ndarray, ids: np.ndarray, shape: Shape, n: int, options: IndexOptions
+) -> list[AnnIndex]:
+    """A shape built for searching beyond 10 % of its leaves, when every shape was
+    judged unable to reach the target within them and no graph was possible."""
+    return [AnnIndex.build(vectors, ids, shape.options(options, n))]
 
 
 def _since(started: float) -> float:
