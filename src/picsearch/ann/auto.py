@@ -18,7 +18,8 @@ that build (54-90 s) for nothing.
 FAISS shapes with as many leaves share one k-means (trained_leaves), and
 a FAISS shape on every dimension whose leaves cannot hold the target's share
 of the held-out queries' neighbours within the leaves it may search is not
-built at all (leaf_bound).
+built at all (leaf_bound). When no tree meets the target within 10 % of its
+leaves, an HNSW graph does (graph_fallback).
 
 Tuning queries are held out: up to 2 000 vectors drawn from the collection
 are left out of the build, their exact top-10 among the rest is the truth,
