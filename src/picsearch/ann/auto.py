@@ -48,6 +48,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -63,7 +64,7 @@ from .candidates import (
     shapes,
 )
 from .checks import check_ids, check_vectors, normalize_rows
-from .graph_fallback import GraphChoice, tune_graph
+from .graph_fallback import tune_graph
 from .leaf_bound import leaf_recall, truth_positions
 from .options import IndexOptions
 from .recall import CONFIDENCE_Z, K, Queries, hits_per_query, recall_bound
@@ -159,53 +160,31 @@ def build_auto(vectors: Any, ids: Any, options: IndexOptions) -> AnnIndex:
         if graph is not None:
             del built, frontier
             reason = f"n={n} >= exact_below={threshold}; {GRAPH_REASON}"
-            return _graph_chosen(graph, vectors[held], ids[held], request, reason, record, started)
+            chosen = Chosen(graph.record(), graph.recall, met=True, reason=reason)
+            return _finish(graph.index, vectors[held], ids[held], chosen, request, record, started)
         built = built or _build_one(vectors[rest], ids[rest], candidates[0], n, options)
         best, why = more_leaves(built, queries, options.recall_target)
     record["frontier"] = [s.record() for s in sorted(frontier, key=Setting.order)]
     del built, frontier  # the shapes not kept are freed with these
     best.apply()
-    index = best.index
-    index.absorb(vectors[held], ids[held])  # the held-out queries join the index
-    reason = f"n={n} >= exact_below={threshold}; {why}"
-    _record_choice(index, best, options, request, reason, record, started)
-    index.rebuilder = build_auto
-    return index
+    chosen = Chosen(
+        {
+            **best.record(),
+            "ms_per_query": round((best.us_batch or best.cost) / 1000, 4),
+            "tune_by": options.tune_by,
+            "confidence_z": CONFIDENCE_Z,
+        },
+        best.recall,
+        met=meets_target(best, options.recall_target),
+        reason=f"n={n} >= exact_below={threshold}; {why}",
+    )
+    return _finish(best.index, vectors[held], ids[held], chosen, request, record, started)
 
 
 GRAPH_REASON = (
     "no tree of leaves met the target within 10 % of its leaves: an HNSW graph, "
     "the least efSearch meeting it"
 )
-
-
-def _graph_chosen(
-    graph: GraphChoice,
-    held_vectors: np.ndarray,
-    held_ids: np.ndarray,
-    request: dict[str, Any],
-    reason: str,
-    record: dict[str, Any],
-    started: float,
-) -> AnnIndex:
-    """The graph fallback as auto's index, its held-out queries joined, its choice recorded."""
-    index = graph.index
-    index.absorb(held_vectors, held_ids)
-    index.options = index.options.replace(
-        tuned={
-            "requested": request,
-            "chose": index.backend,
-            "reason": reason,
-            **graph.record(),
-            "target_met": True,
-            **record,
-            "seconds": _since(started),
-        }
-    )
-    index._recall = {"k": K, "recall": round(graph.recall, 4), "queries": record["held_out"]}
-    index._build_seconds = time.perf_counter() - started
-    index.rebuilder = build_auto
-    return index
 
 
 def _build_one(
@@ -220,37 +199,47 @@ def _since(started: float) -> float:
     return round(time.perf_counter() - started, 3)
 
 
-def _record_choice(
+@dataclass
+class Chosen:
+    """What auto settled on: the record of the setting (or graph), its recall on
+    the held-out queries, whether that meets the target, and why it was chosen."""
+
+    record: dict[str, Any]
+    recall: float
+    met: bool
+    reason: str
+
+
+def _finish(
     index: AnnIndex,
-    best: Setting,
-    options: IndexOptions,
+    held_vectors: np.ndarray,
+    held_ids: np.ndarray,
+    chosen: Chosen,
     request: dict[str, Any],
-    reason: str,
     record: dict[str, Any],
     started: float,
-) -> None:
-    """What auto chose and why, in info()["auto"] (kept by save and rebuild)."""
-    met = meets_target(best, options.recall_target)
+) -> AnnIndex:
+    """auto's index: the held-out queries join it, and what it chose and why goes
+    to info()["auto"] (kept by save and rebuild)."""
+    index.absorb(held_vectors, held_ids)
     index.options = index.options.replace(
         tuned={
             "requested": request,
             "chose": index.backend,
-            "reason": reason,
-            **best.record(),
-            "ms_per_query": round((best.us_batch or best.cost) / 1000, 4),
-            "target_met": met,
-            "tune_by": options.tune_by,
-            "confidence_z": CONFIDENCE_Z,
+            "reason": chosen.reason,
+            **chosen.record,
+            "target_met": chosen.met,
             **record,
             "seconds": _since(started),
         },
     )
-    index._recall = {"k": K, "recall": round(best.recall, 4), "queries": record["held_out"]}
+    index._recall = {"k": K, "recall": round(chosen.recall, 4), "queries": record["held_out"]}
     index._build_seconds = time.perf_counter() - started
-    if not met:
-        log.warning(
-            "auto: best recall@10 %.3f is below the target %.2f", best.recall, options.recall_target
-        )
+    index.rebuilder = build_auto
+    if not chosen.met:
+        target = index.options.recall_target
+        log.warning("auto: best recall@10 %.3f is below the target %.2f", chosen.recall, target)
+    return index
 
 
 def _exact(
@@ -322,12 +311,13 @@ def _tune_shapes(
     truth = truth_positions(queries, ids)
     for shape in candidates:
         start = time.perf_counter()
-        reach = _leaves_reach(vectors, queries, truth, shape.options(options, n), frontier)
+        shape_options = shape.options(options, n)
+        reach = _leaves_reach(vectors, queries, truth, shape_options, frontier)
         least = _least_leaves(reach, options.recall_target)
         if least is None and reach is not None:
             records[shape.key(n)] = {**_not_built(reach), "leaves_seconds": _since(start)}
             continue
-        index = AnnIndex.build(vectors, ids, shape.options(options, n))
+        index = AnnIndex.build(vectors, ids, shape_options)
         seconds = time.perf_counter() - start
         built.append(index)
         found, tried = find_frontier(

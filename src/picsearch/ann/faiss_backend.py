@@ -113,11 +113,9 @@ class FaissEngine(Engine):
         return True
 
     def vectors(self) -> FaissRows | None:
-        if self._hnsw and self._index is not None:
-            return FaissRows(self._index, self.dim)
         if self._refine:
             return FaissRows(self._index.refine_index, self.dim)
-        if self._sq8:
+        if (self._hnsw or self._sq8) and self._index is not None:  # the index is its copy
             return FaissRows(self._index, self.dim)
         return None
 
@@ -208,12 +206,13 @@ class FaissEngine(Engine):
     def _train(self, index: Any, ivf: Any, sample: np.ndarray) -> None:
         """Train, reusing the leaves another shape already found on this sample
         (FAISS skips k-means when its quantizer holds every centroid)."""
-        centroids = recall_leaves(self._leaves_key(sample))
+        key = self._leaves_key(sample)  # a digest of the whole sample: once
+        centroids = recall_leaves(key)
         if centroids is not None:
             ivf.quantizer.add(centroids)
         index.train(sample)
         if centroids is None:
-            remember_leaves(self._leaves_key(sample), ivf.quantizer.reconstruct_n(0, ivf.nlist))
+            remember_leaves(key, ivf.quantizer.reconstruct_n(0, ivf.nlist))
 
     def _leaves_key(self, sample: np.ndarray) -> Any:
         tree = leaf_tree(self.options)
