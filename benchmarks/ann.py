@@ -38,6 +38,7 @@ import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -349,21 +350,29 @@ def _ivf_configs(faiss, x: np.ndarray, nlist: int, codes: int, quick: bool) -> l
             )
             config = f"IVF{nlist},PQ{codes}x4fs nprobe={nprobe} RefineFlat k_factor={k_factor}"
             curve = f"FAISS IVF{nlist}-PQ{codes}fs refine x{k_factor}"
-            rows.append(_faiss_row("FAISS IVF-PQfs + refine (raw)", config, curve, index, params))
-            rows[-1].build_s, rows[-1].bytes_per_vector = build, size
+            system = "FAISS IVF-PQfs + refine (raw)"
+            rows.append(_faiss_row(system, config, curve, index, params, build, size))
     return rows
 
 
-def _faiss_row(system: str, config: str, curve: str, index, params) -> Config:  # noqa: ANN001
-    """A raw FAISS index searched with fixed search parameters (build figures set after)."""
+def _faiss_row(
+    system: str,
+    config: str,
+    curve: str,
+    index: Any,
+    params: Any,
+    build: float,
+    size: float,
+) -> Config:
+    """A raw FAISS index searched with fixed search parameters."""
     return Config(
         system,
         config,
         curve,
         lambda q: index.search(q, K, params=params)[1],
         lambda q: index.search(q, K, params=params),
-        0.0,
-        0.0,
+        build,
+        size,
     )
 
 
@@ -378,8 +387,8 @@ def _sq8_configs(faiss, x: np.ndarray, nlist: int, quick: bool) -> list[Config]:
         params = faiss.SearchParametersIVF(nprobe=nprobe)
         config = f"IVF{nlist},SQ8 nprobe={nprobe} (residual codes: {bool(index.by_residual)})"
         curve = f"FAISS IVF{nlist}-SQ8"
-        rows.append(_faiss_row("FAISS IVF-SQ8 (raw)", config, curve, index, params))
-        rows[-1].build_s, rows[-1].bytes_per_vector = build, size
+        system = "FAISS IVF-SQ8 (raw)"
+        rows.append(_faiss_row(system, config, curve, index, params, build, size))
     return rows
 
 
