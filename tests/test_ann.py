@@ -823,3 +823,25 @@ def test_scann_leaves_agree_with_the_queries_dot_products():
     options = IndexOptions(backend="scann", tree=Tree(100, 1), reorder=200, reorder_dtype="float32")
     _, got = ann.build(x, ids, options).search(q, K)
     assert recall(exact_topk(x, ids, q, K), got) >= 0.85
+
+
+@pytest.mark.parametrize("name", ["scann", "faiss-sq8", "faiss-hnsw"])
+def test_cosine_queries_of_any_length_rank_and_score_as_unit_ones(name, data):
+    """The pre-bound path hands an inner-product engine the query as it is and
+    divides the scores by its norm: long, short and unit queries answer alike,
+    batched and one at a time; a zero query finds nothing above score 0."""
+    pytest.importorskip(name.split("-")[0])
+    x, ids, q = data
+    index = ann.build(x, ids, BACKENDS[name].replace(distance="cosine"))
+    assert index._lean is not None
+    unit = (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)
+    want = index.search(unit, K)
+    for scale in (1e-6, 0.02, 0.37, 3.0, 1e3, 1e5, 1e7):  # outside 0.01-1e4: normalised
+        got = index.search((unit * scale).astype(np.float32), K)
+        np.testing.assert_array_equal(got[1], want[1])
+        np.testing.assert_allclose(got[0], want[0], atol=1e-5)
+        one = index.search((unit[:1] * scale).astype(np.float32), K)
+        np.testing.assert_array_equal(one[1], want[1][:1])
+        np.testing.assert_allclose(one[0], want[0][:1], atol=1e-5)
+    zero = index.search(np.zeros((2, x.shape[1]), np.float32), K)
+    assert zero[1].shape == (2, K) and np.all(zero[0] == 0)

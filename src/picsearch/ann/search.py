@@ -165,17 +165,41 @@ def lean_path(search: LeanSearch, ids: np.ndarray, dim: int, cosine: bool, held:
             k = int(k)
         if not 0 < k <= held:
             return None
+        norms = None
         if cosine:
-            queries = normalize_rows(queries)
+            queries, norms = _unit_or_norms(queries)
         scores, positions = search(queries, k)
         if len(scores) == 1:
             if not abs(scores.item(-1)) < _FLOAT32_MAX:  # NaN fails too
                 return None
         elif not np.abs(scores[:, -1]).max() < _FLOAT32_MAX:
             return None
+        if norms is not None:
+            scores /= norms
         return scores, ids[positions]
 
     return lean
+
+
+def _unit_or_norms(queries: np.ndarray) -> tuple[np.ndarray, Any]:
+    """For cosine: the queries as they are and their norms, by which the scores
+    are divided afterwards (an inner-product engine ranks q and q/|q| alike, and
+    no normalised copy of the batch is made), or a normalised copy (and None)
+    when a norm is too small, too large or not finite for that."""
+    if len(queries) == 1:  # a scalar: a batch of one pays no array overhead
+        squared: Any = float(np.vdot(queries, queries))
+        low = high = squared
+    else:
+        squared = np.einsum("ij,ij->i", queries, queries)[:, None]
+        low, high = squared.min(), squared.max()
+    if not (_SQUARED_NORM_LOW < low and high < _SQUARED_NORM_HIGH):  # NaN fails too
+        return normalize_rows(queries), None
+    return queries, np.sqrt(squared)
+
+
+# Norms from 0.01 to 10,000: ScaNN's AH scoring stops ranking a query like its unit
+# self below about 0.001 (its look-up tables lose the small values)
+_SQUARED_NORM_LOW, _SQUARED_NORM_HIGH = 1e-4, 1e8
 
 
 def _empty(nq: int, k: int) -> tuple[np.ndarray, np.ndarray]:
