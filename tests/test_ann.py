@@ -307,7 +307,7 @@ def test_auto_tunes_every_engine_shape_and_records_the_frontier(auto_built, data
     assert frontier and all(s["recall_bound"] >= 0.95 for s in frontier)
     assert all(s["recall@10"] > s["recall_bound"] for s in frontier)
     # SQ8 codes first: at this size they need the least work, and the 4-bit
-    # shapes, whose fixed part alone exceeds twice that, are not built
+    # shapes, whose fixed part alone exceeds that, are not built
     assert frontier[0]["codes"] == "SQ8" and frontier[0]["reorder"] == 0
     # cost mode: never timed, and the least counted work wins (fixed tie-break)
     assert all(s["batch_us"] is None and s["single_us"] is None for s in frontier)
@@ -712,7 +712,7 @@ def test_recall_bound_counts_the_spread_of_per_query_recall():
 
 def test_frontier_does_not_measure_settings_that_cannot_win(data):
     """Once a shape needs some work, another shape's settings counting more than
-    PRUNE times it are not measured at all."""
+    it (twice it when timings choose) are not measured at all."""
     pytest.importorskip("faiss")
     from picsearch.ann import auto
 

@@ -30,8 +30,9 @@ keep the recall too. For each shape and each re-rank depth in a fine ladder
 the fewest leaves meeting it are found by bisection, from 0.1 % of the
 leaves up to 10 % (more only when nothing reaches the target there): a
 frontier of settings that all meet the target, decided by recall alone.
-Settings counting more than PRUNE times the least work another shape needs
-are not measured.
+Settings counting more than the least work another shape needs are not
+measured (more than twice it with ``tune_by="time"``, where the model may be
+off): they could not be chosen.
 
 From the frontier, ``tune_by="cost"`` (default) keeps the least counted
 work (the cost model, which counts a batched and a single query alike: the
@@ -321,7 +322,11 @@ def _tune_shapes(
         seconds = time.perf_counter() - start
         built.append(index)
         found, tried = find_frontier(
-            index, queries, options.recall_target, work_budget(frontier), least=least or 1
+            index,
+            queries,
+            options.recall_target,
+            work_budget(frontier, options.tune_by),
+            least=least or 1,
         )
         frontier += found
         records[shape.key(n)] = {
@@ -350,7 +355,7 @@ def _leaves_reach(
 
     n, dim = vectors.shape
     cheapest = reorders_for(options)[0]
-    budget = work_budget(frontier)
+    budget = work_budget(frontier, options.tune_by)
     searched = min(leaf_cap_of(options), affordable_leaves(options, n, dim, cheapest, budget))
     if searched < 1:
         return np.zeros(0)

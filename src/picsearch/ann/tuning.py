@@ -29,7 +29,10 @@ __all__ = [
 ]
 
 MIN_FRACTION, MAX_FRACTION = 0.001, 0.10  # of the leaves searched
-PRUNE = 2.0  # settings counting this many times the least work found are not measured
+# Settings counting this many times the least work found are not measured. By
+# counted work (the default) nothing counting more than the least can be chosen;
+# by timings the model may be off, so twice the least is still timed.
+PRUNE = {"cost": 1.0 + 1e-9, "time": 2.0}
 
 
 def leaf_cap(index: AnnIndex) -> int:
@@ -66,9 +69,9 @@ def _measure_until_clear(
     return measure_setting(index, leaves_to_search, reorder, queries)
 
 
-def work_budget(found: list[Setting]) -> float:
-    """Counted work beyond which a setting cannot win: PRUNE x the least found."""
-    return PRUNE * min((s.cost for s in found), default=math.inf)
+def work_budget(found: list[Setting], tune_by: str = "cost") -> float:
+    """Counted work beyond which a setting cannot win: PRUNE[tune_by] x the least found."""
+    return PRUNE[tune_by] * min((s.cost for s in found), default=math.inf)
 
 
 def _affordable(index: AnnIndex, reorder: int, budget: float) -> int:
@@ -157,7 +160,7 @@ def choose_setting(
             f"least counted work of {len(frontier)} settings meeting the target "
             f"({best.cost:.1f} us predicted)"
         )
-    contenders = [s for s in frontier if s.cost <= work_budget(frontier)]
+    contenders = [s for s in frontier if s.cost <= work_budget(frontier, tune_by)]
     time_settings(contenders, queries.vectors)
     return fastest(contenders)
 
