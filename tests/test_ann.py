@@ -540,7 +540,7 @@ def test_auto_does_not_build_shapes_whose_leaves_cannot_reach_the_target(auto_bu
         assert ("skipped" in shape) != ("least_leaves" in shape), key
         if "least_leaves" in shape:
             assert all(t[0] >= shape["least_leaves"] for t in shape["tuning"])
-        else:
+        elif shape["leaf_recall"] is not None:  # None: no leaf affordable, not judged
             assert shape["leaf_recall"] < 0.95
 
 

@@ -373,7 +373,7 @@ def _not_built(reach: np.ndarray) -> dict[str, Any]:
     )
     return {
         "skipped": why,
-        "leaf_recall": round(float(reach[-1]) if len(reach) else 0.0, 4),
+        "leaf_recall": round(float(reach[-1]), 4) if len(reach) else None,  # not judged
         "met": 0,
     }
 
