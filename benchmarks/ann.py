@@ -214,7 +214,7 @@ def auto_configs(x: np.ndarray) -> list[Config]:
         print(
             f"  auto shape {key}: build {shape['build_seconds']} s, tuning "
             f"{shape['tune_seconds']} s, {shape['met']} settings met the target"
-            f" (from {shape.get('least_leaves')} leaves up)",
+            + (f" (from {shape['least_leaves']} leaves up)" if "least_leaves" in shape else ""),
             flush=True,
         )
     print(f"  auto chose {info['backend']}: {chosen.get('reason')}", flush=True)
