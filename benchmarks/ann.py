@@ -178,20 +178,34 @@ class Config:
         self.batch_qps = self.single_qps = 0.0
 
     def measure(self, q: np.ndarray, singles: int, batches: int = 3) -> None:
-        """One timing round; keeps the best queries/s of the rounds so far. The
-        index is warmed by an untimed batch first: on a machine whose last-level
-        cache holds a whole index, what ran just before would otherwise decide
-        how much of it a timed batch finds cached (cold runs scattered by 30 %)."""
-        self.batch(q)
-        for _ in range(batches):
-            _, seconds = timed(lambda: self.batch(q))
-            self.batch_qps = max(self.batch_qps, len(q) / seconds)
-        rows = [q[i : i + 1] for i in range(min(singles, len(q)))]
-        one = self.single
-        start = time.perf_counter()
-        for row in rows:
-            one(row)
-        self.single_qps = max(self.single_qps, len(rows) / (time.perf_counter() - start))
+        """One timing round; keeps the best queries/s of the rounds so far."""
+        batch, single = time_search(self.batch, self.single, q, singles, batches)
+        self.batch_qps = max(self.batch_qps, batch)
+        self.single_qps = max(self.single_qps, single)
+
+
+def time_search(
+    batch: Callable[[np.ndarray], object],
+    single: Callable[[np.ndarray], object],
+    q: np.ndarray,
+    singles: int,
+    batches: int = 3,
+) -> tuple[float, float]:
+    """Queries/s of the best of `batches` timed batches and of `singles` queries
+    one per call. The index is warmed by an untimed batch first: on a machine
+    whose last-level cache holds a whole index, what ran just before would
+    otherwise decide how much of it a timed batch finds cached (cold runs
+    scattered by 30 %)."""
+    batch(q)
+    best = 0.0
+    for _ in range(batches):
+        _, seconds = timed(lambda: batch(q))
+        best = max(best, len(q) / seconds)
+    rows = [q[i : i + 1] for i in range(min(singles, len(q)))]
+    start = time.perf_counter()
+    for row in rows:
+        single(row)
+    return best, len(rows) / (time.perf_counter() - start)
 
 
 def auto_configs(x: np.ndarray) -> list[Config]:

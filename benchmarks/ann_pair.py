@@ -18,29 +18,12 @@ import os
 os.environ["OMP_NUM_THREADS"] = "1"  # before numpy/faiss load their thread pools
 
 import argparse  # noqa: E402
-import time  # noqa: E402
 
-import numpy as np  # noqa: E402
-from ann import built, clustered, recall  # noqa: E402  (beside this script)
+from ann import built, clustered, recall, time_search  # noqa: E402  (beside this script)
 
 from picsearch import ann  # noqa: E402
 
 K = 10
-
-
-def qps(search, q: np.ndarray, batches: int = 3) -> tuple[float, float]:  # noqa: ANN001
-    """Warmed by an untimed batch first, as benchmarks/ann.py measures."""
-    search(q)
-    batch = 0.0
-    for _ in range(batches):
-        start = time.perf_counter()
-        search(q)
-        batch = max(batch, len(q) / (time.perf_counter() - start))
-    rows = [q[i : i + 1] for i in range(len(q))]
-    start = time.perf_counter()
-    for row in rows:
-        search(row)
-    return batch, len(rows) / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -69,7 +52,7 @@ def main() -> None:
     names = list(systems)
     for turn in range(args.rounds):
         for name in names[turn % len(names) :] + names[: turn % len(names)]:
-            batch, single = qps(systems[name], q)
+            batch, single = time_search(systems[name], systems[name], q, len(q))
             best[name] = (max(best[name][0], batch), max(best[name][1], single))
     print("| system | recall@10 | QPS batch | QPS single |\n|---|---:|---:|---:|")
     recalls = {

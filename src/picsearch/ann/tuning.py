@@ -30,8 +30,10 @@ __all__ = [
 
 MIN_FRACTION, MAX_FRACTION = 0.001, 0.10  # of the leaves searched
 # Settings counting this many times the least work found are not measured. By
-# counted work (the default) nothing counting more than the least can be chosen;
-# by timings the model may be off, so twice the least is still timed.
+# counted work (the default) nothing counting more than the least can be chosen
+# (a hair over 1, so that a setting counting exactly the least still fits after
+# affordable_leaves' floating-point division); by timings the model may be off,
+# so twice the least is still timed.
 PRUNE = {"cost": 1.0 + 1e-9, "time": 2.0}
 
 
